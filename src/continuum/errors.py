@@ -1,0 +1,127 @@
+"""Every error Continuum raises, in one tree.
+
+    ContinuumError
+    ├── ConfigurationError        bad instance settings, a workflow module that does not import
+    ├── WorkflowDefinitionError   a class that is not a usable workflow
+    ├── SerializationError        a value that is not JSON
+    ├── NotInWorkflow             a workflow primitive called outside a running workflow
+    ├── RunNotFound               an unknown run id
+    ├── NoDefaultInstance         a module-level call with no booted instance to act on
+    ├── ActivityFailed            an activity's final error, raised inside the workflow
+    ├── RunFailed                 the run ended `failed` (from `result()`)
+    ├── RunCancelled              the run ended `cancelled` (from `result()`)
+    ├── SignalTimeout             also a TimeoutError: `wait_for_signal` timed out
+    └── StoreError                the database refused or could not be reached
+        ├── DatabaseUnavailable   cannot connect or open the database
+        ├── SchemaError           the database schema is newer than this release
+        └── LeaseLost             this node no longer holds the run (fencing)
+
+Messages say what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ContinuumError(Exception):
+    """Base class of every error raised by Continuum."""
+
+
+class ConfigurationError(ContinuumError):
+    """An instance setting, database URL or workflow module path is wrong."""
+
+
+class WorkflowDefinitionError(ContinuumError, TypeError):
+    """A class cannot be used as a workflow (not a subclass, no source, bad keywords)."""
+
+
+class SerializationError(ContinuumError, TypeError):
+    """A value that must be stored is not JSON serializable."""
+
+
+class NotInWorkflow(ContinuumError, RuntimeError):
+    """A workflow primitive was called outside a running workflow."""
+
+
+class RunNotFound(ContinuumError, LookupError):
+    """No run has the given id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"no run with id {run_id!r}: check the id, or list runs with app.runs()"
+        )
+        self.run_id = run_id
+
+
+class NoDefaultInstance(ContinuumError, RuntimeError):
+    """A module-level call found no instance to act on."""
+
+
+class ActivityFailed(ContinuumError):
+    """An activity's final error, journaled and raised inside the workflow.
+
+    `error_type` and `error_message` describe the original exception; the
+    original object is not kept, because replay must raise the same thing from
+    the journal alone.
+    """
+
+    def __init__(self, activity: str, error_type: str, error_message: str) -> None:
+        super().__init__(f"activity {activity!r} failed: {error_type}: {error_message}")
+        self.activity = activity
+        self.error_type = error_type
+        self.error_message = error_message
+
+
+class RunFailed(ContinuumError):
+    """The run ended `failed`; the message names the original error's type and message."""
+
+    def __init__(self, run_id: str, error: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.error_type = str(error.get("type", "Exception"))
+        self.error_message = str(error.get("message", ""))
+        super().__init__(f"run {run_id} failed: {self.error_type}: {self.error_message}")
+
+
+class RunCancelled(ContinuumError):
+    """The run ended `cancelled`."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} was cancelled")
+        self.run_id = run_id
+
+
+class SignalTimeout(ContinuumError, TimeoutError):
+    """`wait_for_signal` reached its timeout before the signal arrived."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        super().__init__(f"signal {name!r} did not arrive within {timeout:g} seconds")
+        self.signal_name = name
+        self.timeout = timeout
+
+
+class StoreError(ContinuumError):
+    """The database refused an operation or could not be reached."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be opened or reached."""
+
+
+class SchemaError(StoreError):
+    """The stored schema cannot be used by this release."""
+
+
+class LeaseLost(StoreError):
+    """This node no longer holds the run's lease, so its writes are refused.
+
+    Another node may have claimed the run after the lease expired, or the run
+    was cancelled. The attempt stops; nothing it had not journaled is kept.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id}: this node's lease was lost (expired, taken over or cancelled); "
+            "the write was refused and the attempt stops"
+        )
+        self.run_id = run_id
