@@ -1,1 +1,75 @@
-"""Continuum."""
+"""Continuum: durable workflows in plain Python, each run pinned to the code it started on.
+
+import continuum
+
+@continuum.activity
+def charge(card, amount): ...
+
+class OrderFlow(continuum.Workflow, version=1):
+    def run(self, input):
+        return charge(input["card"], input["amount"])
+
+with continuum.Continuum(database="sqlite:///orders.db") as app:
+    run_id = app.start(OrderFlow, {"card": "4242", "amount": 10})
+    print(app.result(run_id, timeout=30))
+"""
+
+from continuum import telemetry
+from continuum.activity import Retry, activity
+from continuum.errors import (
+    ActivityFailed,
+    ContinuumError,
+    NotInWorkflow,
+    RunCancelled,
+    RunFailed,
+    SerializationError,
+    SignalTimeout,
+)
+from continuum.instance import Continuum, cancel, get, result, signal, start
+from continuum.runs import RunInfo
+from continuum.runtime.primitives import (
+    now,
+    patched,
+    random,
+    side_effect,
+    sleep,
+    sleep_async,
+    uuid4,
+    wait_for_signal,
+    wait_for_signal_async,
+)
+from continuum.versions import VersionRegistry
+from continuum.workflow import Workflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivityFailed",
+    "Continuum",
+    "ContinuumError",
+    "NotInWorkflow",
+    "Retry",
+    "RunCancelled",
+    "RunFailed",
+    "RunInfo",
+    "SerializationError",
+    "SignalTimeout",
+    "VersionRegistry",
+    "Workflow",
+    "activity",
+    "cancel",
+    "get",
+    "now",
+    "patched",
+    "random",
+    "result",
+    "side_effect",
+    "signal",
+    "sleep",
+    "sleep_async",
+    "start",
+    "telemetry",
+    "uuid4",
+    "wait_for_signal",
+    "wait_for_signal_async",
+]

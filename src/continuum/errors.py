@@ -7,6 +7,8 @@
     ├── NotInWorkflow             a workflow primitive called outside a running workflow
     ├── RunNotFound               an unknown run id
     ├── NoDefaultInstance         a module-level call with no booted instance to act on
+    ├── NotBooted                 an instance used before boot() or after shutdown()
+    ├── RunFinished               a signal sent to a run that has already ended
     ├── ActivityFailed            an activity's final error, raised inside the workflow
     ├── RunFailed                 the run ended `failed` (from `result()`)
     ├── RunCancelled              the run ended `cancelled` (from `result()`)
@@ -48,14 +50,25 @@ class RunNotFound(ContinuumError, LookupError):
     """No run has the given id."""
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(
-            f"no run with id {run_id!r}: check the id, or list runs with app.runs()"
-        )
+        super().__init__(f"no run with id {run_id!r}: check the id, or list runs with app.runs()")
         self.run_id = run_id
 
 
 class NoDefaultInstance(ContinuumError, RuntimeError):
     """A module-level call found no instance to act on."""
+
+
+class NotBooted(ContinuumError, RuntimeError):
+    """An instance was used before `boot()` or after `shutdown()`."""
+
+
+class RunFinished(ContinuumError):
+    """The run has already ended, so it cannot take this request."""
+
+    def __init__(self, run_id: str, status: str, what: str) -> None:
+        super().__init__(f"run {run_id} has already ended ({status}); {what}")
+        self.run_id = run_id
+        self.status = status
 
 
 class ActivityFailed(ContinuumError):

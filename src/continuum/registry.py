@@ -49,9 +49,7 @@ class EntrypointRegistry:
 
     def versions(self, workflows: frozenset[str] | None = None) -> list[type[Workflow]]:
         """Every registered entrypoint, or those of the given logical workflows."""
-        return [
-            ep for (wf, _), ep in self._by_key.items() if workflows is None or wf in workflows
-        ]
+        return [ep for (wf, _), ep in self._by_key.items() if workflows is None or wf in workflows]
 
     def workflows(self) -> frozenset[str]:
         return frozenset(self._current)

@@ -36,11 +36,15 @@ def attach_many(handler_id: str, events: Iterable[Iterable[str]], handler: Handl
     """Call `handler` for each of `events`, under one `handler_id`."""
     wanted = tuple(tuple(e) for e in events)
     if not callable(handler):
-        raise TypeError("telemetry handler must be callable as handler(event, measurements, metadata)")
+        raise TypeError(
+            "telemetry handler must be callable as handler(event, measurements, metadata)"
+        )
     global _by_event
     with _lock:
         if handler_id in _ids:
-            raise ValueError(f"telemetry handler id {handler_id!r} is already attached; detach it first")
+            raise ValueError(
+                f"telemetry handler id {handler_id!r} is already attached; detach it first"
+            )
         table = dict(_by_event)
         for event in wanted:
             table[event] = (*table.get(event, ()), (handler_id, handler))

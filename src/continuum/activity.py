@@ -1,0 +1,332 @@
+"""Activities: the only place for side effects.
+
+    @continuum.activity(retry=continuum.Retry(max_attempts=5), timeout=30)
+    def charge_card(card, amount): ...
+
+Inside a running workflow a call runs the function once and journals its
+result or final error; replay returns the journaled outcome without calling it.
+Anywhere else the call is a plain call.
+
+Retry decisions are written once, as a generator that yields what it needs
+done (`_Invoke`, `_Pause`); a sync driver and an async driver carry those out.
+Short pauses between attempts are waited in place (the lease is renewed
+meanwhile); longer ones journal the failed attempt and suspend the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import random
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar, overload
+
+from continuum import serialization
+from continuum.errors import ActivityFailed, ConfigurationError, SerializationError
+from continuum.runtime.context import AttemptContext, current, entry_value, outside_workflow
+from continuum.store.base import JournalEntry
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ACTIVITY = frozenset({"activity", "activity_retry"})
+# Pauses between attempts up to this long are waited in place, holding the lease.
+INLINE_PAUSE_LIMIT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How an activity is retried: exponential backoff with jitter and a cap.
+
+    The pause before attempt n+1 is `initial_interval * backoff_coefficient**(n-1)`,
+    capped at `max_interval`, then spread by +/- `jitter` (a fraction).
+    `non_retryable` lists exception classes (or their names) that fail at once.
+    """
+
+    max_attempts: int = 3
+    initial_interval: float = 1.0
+    backoff_coefficient: float = 2.0
+    max_interval: float = 100.0
+    non_retryable: tuple[type[BaseException] | str, ...] = ()
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ConfigurationError("Retry(max_attempts=) must be an int >= 1")
+        if self.initial_interval < 0 or self.max_interval < 0:
+            raise ConfigurationError("Retry intervals must be >= 0 seconds")
+        if self.backoff_coefficient < 1:
+            raise ConfigurationError("Retry(backoff_coefficient=) must be >= 1")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigurationError("Retry(jitter=) must be a fraction between 0 and 1")
+        object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
+
+    def pause_before(self, attempt: int) -> float:
+        """Seconds to wait before `attempt` (2 for the first retry)."""
+        base = self.initial_interval * self.backoff_coefficient ** max(attempt - 2, 0)
+        capped = min(base, self.max_interval)
+        return max(0.0, capped * (1 + self.jitter * (2 * random.random() - 1)))
+
+    def gives_up(self, attempt: int, error: BaseException) -> bool:
+        if attempt >= self.max_attempts:
+            return True
+        for kind in self.non_retryable:
+            if isinstance(kind, str):
+                if any(cls.__name__ == kind for cls in type(error).__mro__):
+                    return True
+            elif isinstance(error, kind):
+                return True
+        return False
+
+
+NO_RETRY = Retry(max_attempts=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityDefinition:
+    name: str
+    fn: Callable[..., Any]
+    retry: Retry
+    timeout: float | None
+    is_async: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Invoke:
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Pause:
+    seconds: float
+
+
+_Outcome = tuple[bool, Any]  # (succeeded, value or exception)
+
+
+def _steps(
+    ctx: AttemptContext, spec: ActivityDefinition
+) -> Generator[_Invoke | _Pause, _Outcome | None, Any]:
+    """Replay or run one activity call; yields requests, returns its value."""
+    position = ctx.next_position()
+    entry = ctx.replayed(position, ACTIVITY, spec.name)
+    attempt = 1
+    if entry is not None and entry.kind == "activity":
+        return _journaled_outcome(spec, entry)
+    if entry is not None:  # an earlier attempt failed and the run slept on its retry
+        attempt = int(entry_value(entry, "attempt")) + 1
+        retry_at = float(entry_value(entry, "retry_at"))
+        if ctx.clock() < retry_at:
+            ctx.suspend(wake_at=retry_at)
+    ctx.flush()  # buffered values become durable before the side effect sees them
+    meta = {"activity": spec.name, "position": position}
+    while True:
+        ctx.emit(("continuum", "activity", "start"), {"attempt": attempt}, **meta)
+        started = time.perf_counter()
+        outcome = yield _Invoke(attempt)
+        assert outcome is not None
+        succeeded, value = outcome
+        took = time.perf_counter() - started
+        ctx.check_running()
+        if succeeded:
+            try:
+                payload = serialization.dumps({"result": value}, what=f"the result of {spec.name}")
+            except SerializationError as exc:
+                succeeded, value = False, exc
+            else:
+                ctx.commit(JournalEntry(position, "activity", spec.name, payload))
+                ctx.emit(
+                    ("continuum", "activity", "stop"),
+                    {"duration": took, "attempt": attempt},
+                    **meta,
+                )
+                return serialization.loads(payload)["result"]
+        error = {"type": type(value).__name__, "message": str(value)}
+        ctx.emit(
+            ("continuum", "activity", "exception"),
+            {"duration": took, "attempt": attempt},
+            **meta,
+            error_type=error["type"],
+            error_message=error["message"],
+        )
+        if isinstance(value, SerializationError) or spec.retry.gives_up(attempt, value):
+            ctx.commit(
+                JournalEntry(
+                    position,
+                    "activity",
+                    spec.name,
+                    serialization.dumps(
+                        {"error": error, "attempts": attempt}, what="activity error"
+                    ),
+                )
+            )
+            raise ActivityFailed(spec.name, error["type"], error["message"])
+        attempt += 1
+        pause = spec.retry.pause_before(attempt)
+        if pause > INLINE_PAUSE_LIMIT:
+            retry_at = ctx.clock() + pause
+            row = {"attempt": attempt - 1, "retry_at": retry_at, "error": error}
+            ctx.commit(
+                JournalEntry(
+                    position,
+                    "activity_retry",
+                    spec.name,
+                    serialization.dumps(row, what="activity retry"),
+                )
+            )
+            ctx.suspend(wake_at=retry_at)
+        yield _Pause(pause)
+
+
+def _journaled_outcome(spec: ActivityDefinition, entry: JournalEntry) -> Any:
+    payload = serialization.loads(entry.payload_json)
+    if "error" in payload:
+        error = payload["error"]
+        raise ActivityFailed(spec.name, error["type"], error["message"])
+    return payload["result"]
+
+
+def _drive_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs: Any) -> Any:
+    steps = _steps(ctx, spec)
+    reply: _Outcome | None = None
+    try:
+        while True:
+            request = steps.send(reply)
+            if isinstance(request, _Pause):
+                _pause(ctx, request.seconds)
+                reply = None
+            else:
+                reply = _invoke_sync(spec, args, kwargs)
+    except StopIteration as done:
+        return done.value
+
+
+async def _drive_async(
+    ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs: Any
+) -> Any:
+    steps = _steps(ctx, spec)
+    reply: _Outcome | None = None
+    try:
+        while True:
+            request = steps.send(reply)
+            if isinstance(request, _Pause):
+                await asyncio.sleep(request.seconds)
+                reply = None
+            else:
+                reply = await _invoke_async(spec, args, kwargs)
+    except StopIteration as done:
+        return done.value
+
+
+def _pause(ctx: AttemptContext, seconds: float) -> None:
+    # Wake early when the node is stopping or the lease is lost.
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if ctx.stopping.wait(min(left, 0.05)) or ctx.lost.is_set():
+            break
+
+
+def _invoke_sync(spec: ActivityDefinition, args: Any, kwargs: Any) -> _Outcome:
+    if spec.timeout is None:
+        try:
+            with outside_workflow():
+                return True, spec.fn(*args, **kwargs)
+        except Exception as exc:
+            return False, exc
+    # A thread cannot be killed: past the timeout the attempt counts as failed and
+    # the call is left to finish on its own. Make timed activities idempotent.
+    box: list[_Outcome] = []
+
+    def target() -> None:
+        try:
+            box.append((True, spec.fn(*args, **kwargs)))
+        except Exception as exc:
+            box.append((False, exc))
+
+    worker = threading.Thread(target=target, name=f"activity {spec.name}", daemon=True)
+    worker.start()
+    worker.join(spec.timeout)
+    if not box:
+        return False, TimeoutError(f"activity {spec.name} timed out after {spec.timeout:g}s")
+    return box[0]
+
+
+async def _invoke_async(spec: ActivityDefinition, args: Any, kwargs: Any) -> _Outcome:
+    try:
+        with outside_workflow():
+            if spec.timeout is None:
+                return True, await spec.fn(*args, **kwargs)
+            return True, await asyncio.wait_for(spec.fn(*args, **kwargs), spec.timeout)
+    except TimeoutError:
+        return False, TimeoutError(f"activity {spec.name} timed out after {spec.timeout:g}s")
+    except Exception as exc:
+        return False, exc
+
+
+@overload
+def activity(fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def activity(
+    *, name: str | None = None, retry: Retry | None = None, timeout: float | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def activity(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Mark a function as an activity: `@activity` or `@activity(name=, retry=, timeout=)`."""
+    if retry is not None and not isinstance(retry, Retry):
+        raise ConfigurationError("activity(retry=) takes a continuum.Retry(...)")
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise ConfigurationError("activity(timeout=) takes a positive number of seconds")
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        if not callable(func):
+            raise ConfigurationError(f"@continuum.activity decorates functions, not {func!r}")
+        spec = ActivityDefinition(
+            name=name or f"{func.__module__}.{func.__qualname__}",
+            fn=func,
+            retry=retry or NO_RETRY,
+            timeout=None if timeout is None else float(timeout),
+            is_async=inspect.iscoroutinefunction(func),
+        )
+        if spec.is_async:
+
+            @functools.wraps(func)
+            def call_async(*args: Any, **kwargs: Any) -> Any:
+                ctx = current()
+                if ctx is None:
+                    return func(*args, **kwargs)
+                if not ctx.is_async:
+                    raise ConfigurationError(
+                        f"async activity {spec.name} was called from a sync workflow; "
+                        "make the workflow 'async def run' and await it, or make the activity a def"
+                    )
+                return _drive_async(ctx, spec, args, kwargs)
+
+            wrapper: Any = call_async
+        else:
+
+            @functools.wraps(func)
+            def call_sync(*args: Any, **kwargs: Any) -> Any:
+                ctx = current()
+                if ctx is None:
+                    return func(*args, **kwargs)
+                return _drive_sync(ctx, spec, args, kwargs)
+
+            wrapper = call_sync
+        wrapper.__continuum_activity__ = spec
+        return wrapper  # type: ignore[no-any-return]
+
+    return decorate if fn is None else decorate(fn)

@@ -1,0 +1,257 @@
+"""The dispatcher: claims due runs, runs their attempts, keeps their leases alive.
+
+Three kinds of thread per node:
+- the claim loop leases due runs of the versions this node has loaded (up to
+  the free worker slots) and sleeps until a local wakeup, the next due time
+  or the poll interval, whichever comes first;
+- `concurrency` workers, each running one attempt at a time;
+- the heartbeat, which renews every lease this node holds in one statement
+  and stops attempts whose lease was lost.
+
+Runs of versions this node does not have are never claimed with the others,
+so they cannot hold up runs it knows. Every `unknown_version_backoff` seconds
+a probe claims a few of them, reports each with the `unknown_version` event and
+hands it straight back, due, for a node that has the version.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from continuum import telemetry
+from continuum.errors import ContinuumError
+from continuum.registry import VersionKey, entrypoints
+from continuum.runtime.attempt import Outcome, close_thread_loop, execute
+from continuum.store.base import Claim, Lease, Store
+
+logger = logging.getLogger("continuum.dispatcher")
+
+# After a failed store call the loop backs off this long before trying again.
+_ERROR_BACKOFF = 0.5
+# Smallest pause when a claim found nothing though something looked due
+# (another node won the race), so the loop never spins.
+_MIN_IDLE = 0.01
+_PROBE_BATCH = 10
+
+
+@dataclass
+class _InFlight:
+    claim: Claim
+    lost: threading.Event = field(default_factory=threading.Event)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        instance: str,
+        node: str,
+        concurrency: int,
+        poll_interval: float,
+        lease_seconds: float,
+        unknown_version_backoff: float,
+        known_versions: Callable[[], Sequence[VersionKey]],
+        on_outcome: Callable[[Outcome], None],
+        on_loop: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._instance = instance
+        self._node = node
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self._lease_seconds = lease_seconds
+        self._probe_every = unknown_version_backoff
+        self._known_versions = known_versions
+        self._on_outcome = on_outcome
+        self._on_loop = on_loop
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._inflight: dict[str, _InFlight] = {}
+        self._queue: queue.SimpleQueue[_InFlight | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._next_probe = 0.0
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"instance": self._instance, "node": self._node}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        name = f"continuum[{self._instance}]"
+        self._threads = [
+            threading.Thread(target=self._claim_loop, name=f"{name} claims", daemon=True),
+            threading.Thread(target=self._heartbeat_loop, name=f"{name} heartbeat", daemon=True),
+        ] + [
+            threading.Thread(target=self._worker, name=f"{name} worker {i}", daemon=True)
+            for i in range(self._concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float) -> bool:
+        """Stop claiming; attempts stop at their next safe point and hand their runs back.
+
+        Returns False when some attempt was still busy (inside a long activity)
+        at the deadline; its lease then simply expires.
+        """
+        self._stopping.set()
+        self._wake.set()
+        for _ in range(self._concurrency):
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def wake(self) -> None:
+        """Look for due runs now (a local start or signal)."""
+        self._wake.set()
+
+    def busy(self) -> int:
+        return len(self._inflight)
+
+    # -- claim loop ------------------------------------------------------------------
+    def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._on_loop()
+                wait = self._claim_once()
+            except ContinuumError as exc:
+                logger.warning("dispatcher: store call failed, retrying: %s", exc)
+                wait = _ERROR_BACKOFF
+            except Exception:
+                logger.exception("dispatcher: unexpected error, retrying")
+                wait = _ERROR_BACKOFF
+            if wait > 0:
+                self._wake.wait(wait)
+            self._wake.clear()
+
+    def _claim_once(self) -> float:
+        """Claim what fits; return how long to sleep before looking again."""
+        now = time.monotonic()
+        if now >= self._next_probe:
+            self._next_probe = now + self._probe_every
+            self._probe_unknown()
+        versions = self._known_versions()
+        free = self._concurrency - len(self._inflight)
+        if free > 0 and versions:
+            claims = self._store.claim_runs(
+                self._node,
+                limit=free,
+                lease_seconds=self._lease_seconds,
+                versions=versions,
+                known=True,
+            )
+            for claim in claims:
+                self._dispatch(claim)
+            if len(claims) == free:
+                return 0.0  # there may be more: look again as soon as a slot frees
+        if free <= 0:
+            return self._poll_interval  # all slots busy: a finishing attempt wakes us
+        due_in = self._store.next_due_in(versions) if versions else None
+        wait = self._poll_interval if due_in is None else min(self._poll_interval, due_in)
+        until_probe = self._next_probe - time.monotonic()
+        return max(_MIN_IDLE, min(wait, until_probe))
+
+    def _dispatch(self, claim: Claim) -> None:
+        item = _InFlight(claim)
+        with self._lock:
+            self._inflight[claim.run.run_id] = item
+        self._queue.put(item)
+
+    def _probe_unknown(self) -> None:
+        claims = self._store.claim_runs(
+            self._node,
+            limit=_PROBE_BATCH,
+            lease_seconds=self._lease_seconds,
+            versions=self._known_versions(),
+            known=False,
+        )
+        known = set(self._known_versions())
+        for claim in claims:
+            run = claim.run
+            if (run.workflow, run.version_hash) in known:
+                self._dispatch(claim)  # loaded since the probe query was built
+                continue
+            self._store.release(claim.lease, delay=0.0)
+            telemetry.execute(
+                ("continuum", "run", "unknown_version"),
+                {"count": 1},
+                {
+                    "run_id": run.run_id,
+                    "workflow": run.workflow,
+                    "version_hash": run.version_hash,
+                    **self.metadata,
+                },
+            )
+            logger.warning(
+                "run %s needs %s@%s, which is not loaded on node %s; left for a node that has it",
+                run.run_id,
+                run.workflow,
+                run.version_hash,
+                self._node,
+            )
+
+    # -- workers ---------------------------------------------------------------------
+    def _worker(self) -> None:
+        try:
+            while (item := self._queue.get()) is not None:
+                outcome = self._attempt(item)
+                with self._lock:
+                    self._inflight.pop(item.claim.run.run_id, None)
+                self._wake.set()
+                self._on_outcome(outcome)
+        finally:
+            close_thread_loop()
+
+    def _attempt(self, item: _InFlight) -> Outcome:
+        run = item.claim.run
+        metadata: Mapping[str, Any] = {
+            "run_id": run.run_id,
+            "workflow": run.workflow,
+            "version_hash": run.version_hash,
+            **self.metadata,
+        }
+        entrypoint = entrypoints.resolve(run.workflow, run.version_hash)
+        try:
+            if entrypoint is None:  # cannot happen for a known-version claim; be safe anyway
+                self._store.release(item.claim.lease, delay=0.0)
+                return Outcome(run.run_id, "released")
+            return execute(
+                self._store,
+                item.claim,
+                entrypoint,
+                metadata=metadata,
+                stopping=self._stopping,
+                lost=item.lost,
+            )
+        except ContinuumError as exc:
+            logger.warning("run %s: attempt could not reach the store: %s", run.run_id, exc)
+            return Outcome(run.run_id, "interrupted")
+        except Exception:
+            logger.exception("run %s: attempt crashed; its lease will expire", run.run_id)
+            return Outcome(run.run_id, "interrupted")
+
+    # -- heartbeat -------------------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        interval = self._lease_seconds / 3
+        while not self._stopping.wait(interval):
+            with self._lock:
+                held = {item.claim.lease: item for item in self._inflight.values()}
+            if not held:
+                continue
+            try:
+                lost: list[Lease] = self._store.renew_leases(list(held), self._lease_seconds)
+            except ContinuumError as exc:
+                logger.warning("heartbeat: could not renew leases: %s", exc)
+                continue
+            for lease in lost:
+                held[lease].lost.set()

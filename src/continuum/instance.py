@@ -1,0 +1,388 @@
+"""`Continuum`: one engine instance bound to one database.
+
+    app = continuum.Continuum(name="orders", database="sqlite:///orders.db",
+                              workflow_modules=[OrderFlow])
+    with app:
+        run_id = app.start(OrderFlow, {"amount": 10})
+        print(app.result(run_id, timeout=30))
+
+Module-level `continuum.start/signal/cancel/get/result` act on the default
+instance: the only booted one, or the booted one named "default".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any
+
+from continuum import serialization, telemetry
+from continuum.dispatcher import Dispatcher
+from continuum.errors import (
+    ConfigurationError,
+    NoDefaultInstance,
+    NotBooted,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunNotFound,
+)
+from continuum.registry import VersionKey, entrypoints
+from continuum.runs import RunInfo
+from continuum.runtime.attempt import Outcome
+from continuum.store import NewRun, Store, open_store
+from continuum.store.base import STATUSES, TERMINAL_STATUSES, RunRecord
+from continuum.versions import VersionRegistry, version_records
+from continuum.workflow import Workflow, entrypoint_of
+
+logger = logging.getLogger("continuum")
+
+MAX_RUN_ID_LENGTH = 255
+# The durable registry's last-seen times are refreshed this often by a live node.
+_VERSION_REFRESH_SECONDS = 60.0
+
+_booted: dict[str, Continuum] = {}
+_booted_lock = threading.Lock()
+
+
+class Continuum:
+    """A Continuum engine instance. See the module docstring."""
+
+    def __init__(
+        self,
+        name: str = "default",
+        database: str | None = None,
+        workflow_modules: Iterable[type | str] | None = None,
+        dispatch: bool = True,
+        *,
+        node: str | None = None,
+        concurrency: int = 8,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 30.0,
+        unknown_version_backoff: float = 5.0,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("Continuum(name=) must be a non-empty str")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError("Continuum(concurrency=) must be an int >= 1")
+        for label, value in (
+            ("poll_interval", poll_interval),
+            ("lease_seconds", lease_seconds),
+            ("unknown_version_backoff", unknown_version_backoff),
+        ):
+            if not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(
+                    f"Continuum({label}=) must be a positive number of seconds"
+                )
+        self.name = name
+        self.database = database
+        self.dispatch = dispatch
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}"
+        self.concurrency = concurrency
+        self.poll_interval = float(poll_interval)
+        self.lease_seconds = float(lease_seconds)
+        self.unknown_version_backoff = float(unknown_version_backoff)
+        self._workflow_modules = None if workflow_modules is None else list(workflow_modules)
+        self._store: Store | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._workflows: frozenset[str] | None = None
+        self._known: tuple[int, list[VersionKey]] = (-1, [])
+        self._synced_generation = -1
+        self._synced_at = 0.0
+        self._settled = threading.Condition()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def boot(self) -> Continuum:
+        """Create or migrate the schema, register workflow versions, start dispatching."""
+        if self._store is not None:
+            return self
+        store = open_store(self.database)
+        try:
+            store.migrate()
+            self._store = store
+            VersionRegistry.upsert_instance(self, self._workflow_modules)
+            self._synced_generation = entrypoints.generation
+            self._synced_at = time.monotonic()
+        except BaseException:
+            self._store = None
+            store.close()
+            raise
+        if self.dispatch:
+            self._dispatcher = Dispatcher(
+                store,
+                instance=self.name,
+                node=self.node,
+                concurrency=self.concurrency,
+                poll_interval=self.poll_interval,
+                lease_seconds=self.lease_seconds,
+                unknown_version_backoff=self.unknown_version_backoff,
+                known_versions=self._known_versions,
+                on_outcome=self._on_outcome,
+                on_loop=self._sync_versions,
+            )
+            self._dispatcher.start()
+        with _booted_lock:
+            _booted[self.name] = self
+        return self
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop claiming, let attempts reach a safe point, hand back their runs."""
+        store, self._store = self._store, None
+        if store is None:
+            return
+        with _booted_lock:
+            if _booted.get(self.name) is self:
+                del _booted[self.name]
+        if self._dispatcher is not None:
+            if not self._dispatcher.stop(timeout):
+                logger.warning(
+                    "shutdown: an attempt was still busy after %ss; its lease will expire", timeout
+                )
+            self._dispatcher = None
+        try:
+            store.unregister_node(self.name, self.node)
+        except Exception as exc:
+            logger.warning("shutdown: could not unregister node %s: %s", self.node, exc)
+        store.close()
+
+    def __enter__(self) -> Continuum:
+        return self.boot()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    @property
+    def booted(self) -> bool:
+        return self._store is not None
+
+    @property
+    def store(self) -> Store:
+        """The instance's store (for operators' tools and tests)."""
+        return self._store_required()
+
+    def _store_required(self) -> Store:
+        if self._store is None:
+            raise NotBooted(
+                f"Continuum instance {self.name!r} is not booted: call boot() or use 'with app:'"
+            )
+        return self._store
+
+    # -- runs ------------------------------------------------------------------------
+    def start(
+        self, workflow_cls: type[Workflow], input: Any = None, *, run_id: str | None = None
+    ) -> str:
+        """Record a durable run of the class's current entrypoint; return its id.
+
+        A second start with the same `run_id` returns that id and starts nothing.
+        """
+        store = self._store_required()
+        entrypoint = entrypoint_of(workflow_cls)
+        if run_id is None:
+            run_id = _new_run_id()
+        elif not isinstance(run_id, str) or not 0 < len(run_id) <= MAX_RUN_ID_LENGTH:
+            raise ConfigurationError(
+                f"run_id must be a non-empty str of at most {MAX_RUN_ID_LENGTH} characters"
+            )
+        input_json = serialization.dumps(input, what="the workflow input")
+        self._sync_versions()
+        record, created = store.create_run(
+            NewRun(
+                run_id, entrypoint.workflow, entrypoint.version_hash, entrypoint.version, input_json
+            )
+        )
+        if not created and record.workflow != entrypoint.workflow:
+            raise ConfigurationError(
+                f"run id {run_id!r} already names a run of {record.workflow}, not "
+                f"{entrypoint.workflow}; choose another run_id"
+            )
+        if created:
+            self._wake()
+        return run_id
+
+    def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Send a durable signal; it waits for the run to ask for it."""
+        store = self._store_required()
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("signal name must be a non-empty str")
+        payload_json = serialization.dumps(payload, what=f"the payload of signal {name!r}")
+        record = self._record(run_id)
+        if record.status in TERMINAL_STATUSES:
+            raise RunFinished(run_id, record.status, f"signal {name!r} was not delivered")
+        store.send_signal(run_id, name, payload_json)
+        self._wake()
+
+    def cancel(self, run_id: str) -> bool:
+        """End the run `cancelled`; False when it had already ended."""
+        record = self._store_required().cancel_run(run_id)
+        if record is None:
+            self._record(run_id)  # RunNotFound for an unknown id
+            return False
+        telemetry.execute(
+            ("continuum", "run", "cancelled"),
+            {"count": 1},
+            {
+                "run_id": run_id,
+                "workflow": record.workflow,
+                "version_hash": record.version_hash,
+                "instance": self.name,
+                "node": self.node,
+            },
+        )
+        self._notify_settled()
+        return True
+
+    def get(self, run_id: str) -> RunInfo:
+        return RunInfo.from_record(self._record(run_id))
+
+    def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for the run to end and return its output.
+
+        Raises RunFailed, RunCancelled, or TimeoutError when `timeout` seconds
+        pass first (the run goes on).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Runs settled here wake us at once; runs settled by other nodes are polled,
+        # quickly at first and then every poll_interval.
+        pause = 0.002
+        while True:
+            record = self._record(run_id)
+            if record.status == "completed":
+                return serialization.loads(record.output_json)
+            if record.status == "failed":
+                raise RunFailed(run_id, serialization.loads(record.error_json) or {})
+            if record.status == "cancelled":
+                raise RunCancelled(run_id)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(
+                    f"run {run_id} did not finish within {timeout}s (status {record.status}); "
+                    "it goes on: call result() again later"
+                )
+            wait = pause if left is None else min(pause, left)
+            with self._settled:
+                self._settled.wait(wait)
+            pause = min(pause * 2, self.poll_interval)
+
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | type[Workflow] | None = None,
+        limit: int = 100,
+    ) -> list[RunInfo]:
+        """Runs, newest first, optionally of one status and one workflow."""
+        if status is not None and status not in STATUSES:
+            raise ConfigurationError(f"unknown status {status!r}; use one of {sorted(STATUSES)}")
+        if isinstance(workflow, type):
+            workflow = entrypoint_of(workflow).workflow
+        if not isinstance(limit, int) or limit < 1:
+            raise ConfigurationError("runs(limit=) must be a positive int")
+        records = self._store_required().list_runs(status=status, workflow=workflow, limit=limit)
+        return [RunInfo.from_record(r) for r in records]
+
+    # -- internals -------------------------------------------------------------------
+    def _record(self, run_id: str) -> RunRecord:
+        if not isinstance(run_id, str):
+            raise RunNotFound(repr(run_id))
+        record = self._store_required().get_run(run_id)
+        if record is None:
+            raise RunNotFound(run_id)
+        return record
+
+    def _set_workflows(self, workflows: frozenset[str] | None) -> None:
+        self._workflows = workflows
+        self._known = (-1, [])
+
+    def _known_versions(self) -> Sequence[VersionKey]:
+        generation, keys = self._known
+        if generation != entrypoints.generation:
+            generation = entrypoints.generation
+            keys = [(ep.workflow, ep.version_hash) for ep in entrypoints.versions(self._workflows)]
+            self._known = (generation, keys)
+        return keys
+
+    def _sync_versions(self) -> None:
+        """Record versions loaded since boot (a reload), and refresh last-seen times."""
+        stale = time.monotonic() - self._synced_at > _VERSION_REFRESH_SECONDS
+        if self._synced_generation == entrypoints.generation and not stale:
+            return
+        generation = entrypoints.generation
+        self._store_required().register_versions(
+            self.name, self.node, version_records(self._workflows)
+        )
+        self._synced_generation = generation
+        self._synced_at = time.monotonic()
+
+    def _wake(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
+
+    def _on_outcome(self, outcome: Outcome) -> None:
+        self._notify_settled()
+
+    def _notify_settled(self) -> None:
+        with self._settled:
+            self._settled.notify_all()
+
+    def __repr__(self) -> str:
+        state = "booted" if self.booted else "not booted"
+        return f"<Continuum {self.name!r} node={self.node!r} {state}>"
+
+
+def _new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+def default_instance() -> Continuum:
+    """The only booted instance, or the booted one named "default"."""
+    with _booted_lock:
+        booted = dict(_booted)
+    if len(booted) == 1:
+        return next(iter(booted.values()))
+    if "default" in booted:
+        return booted["default"]
+    if not booted:
+        raise NoDefaultInstance(
+            "no Continuum instance is booted: create one with continuum.Continuum(...) "
+            "and call boot() (or use it as a context manager) before continuum.start()"
+        )
+    raise NoDefaultInstance(
+        f"several Continuum instances are booted ({sorted(booted)}) and none is named "
+        "'default': call the methods of the instance you mean"
+    )
+
+
+def start(workflow_cls: type[Workflow], input: Any = None, *, run_id: str | None = None) -> str:
+    """`start` on the default instance."""
+    return default_instance().start(workflow_cls, input, run_id=run_id)
+
+
+def signal(run_id: str, name: str, payload: Any = None) -> None:
+    """`signal` on the default instance."""
+    default_instance().signal(run_id, name, payload)
+
+
+def cancel(run_id: str) -> bool:
+    """`cancel` on the default instance."""
+    return default_instance().cancel(run_id)
+
+
+def get(run_id: str) -> RunInfo:
+    """`get` on the default instance."""
+    return default_instance().get(run_id)
+
+
+def result(run_id: str, timeout: float | None = None) -> Any:
+    """`result` on the default instance."""
+    return default_instance().result(run_id, timeout)

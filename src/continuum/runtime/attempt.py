@@ -1,0 +1,213 @@
+"""Run one claimed attempt: replay the journal through the entrypoint, then settle.
+
+Every way out ends in exactly one store call fenced by the attempt's lease:
+`finish` (completed or failed), `suspend` (waiting), or `release` (the run
+could not be continued here: drift, shutdown). A lost lease ends the attempt
+with no write at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from continuum import serialization
+from continuum.errors import ContinuumError, SerializationError
+from continuum.runtime.context import (
+    AttemptContext,
+    Halt,
+    Interrupted,
+    Nondeterminism,
+    Suspend,
+    _current,
+)
+from continuum.store.base import Claim, Store
+from continuum.workflow import Workflow, is_async
+
+logger = logging.getLogger("continuum.runtime")
+
+# A run whose code drifted from its journal is looked at again after this long,
+# so that a corrected deploy picks it up without a busy loop meanwhile.
+NONDETERMINISM_RETRY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    run_id: str
+    status: str  # completed, failed, suspended, released, interrupted
+
+
+class _LoopHolder(threading.local):
+    runner: asyncio.Runner | None = None
+
+
+_loops = _LoopHolder()
+
+
+def close_thread_loop() -> None:
+    """Close this thread's event loop for async workflows, if it made one."""
+    if _loops.runner is not None:
+        _loops.runner.close()
+        _loops.runner = None
+
+
+def _run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    # One loop per worker thread, reused by every async attempt that thread runs.
+    if _loops.runner is None:
+        _loops.runner = asyncio.Runner()
+    return _loops.runner.run(_alone(coro))
+
+
+async def _alone(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await `coro`, then cancel whatever tasks it left behind (a gather branch that
+    was still waiting when another suspended), so none leaks into the next attempt."""
+    try:
+        return await coro
+    finally:
+        me = asyncio.current_task()
+        leftovers = [task for task in asyncio.all_tasks() if task is not me]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+def execute(
+    store: Store,
+    claim: Claim,
+    entrypoint: type[Workflow],
+    *,
+    metadata: Mapping[str, Any],
+    stopping: threading.Event,
+    lost: threading.Event,
+) -> Outcome:
+    run = claim.run
+    history = store.load_history(run.run_id)
+    ctx = AttemptContext(
+        store=store,
+        claim=claim,
+        history=history,
+        is_async=is_async(entrypoint),
+        metadata=metadata,
+        stopping=stopping,
+        lost=lost,
+    )
+    started = time.perf_counter()
+    resumed = bool(history.entries)
+    ctx.emit(
+        ("continuum", "run", "resumed" if resumed else "start"),
+        {"journal_events": len(history.entries)},
+    )
+    token = _current.set(ctx)
+    try:
+        output = _call_run(ctx, entrypoint, serialization.loads(run.input_json))
+        if ctx.halted is not None:
+            raise ctx.halted
+        leftover = ctx.unreplayed()
+        if leftover:
+            ctx.halt(Nondeterminism(ctx.position, "the end of run()", leftover[0]))
+    except Halt as halt:
+        return _settle_halt(ctx, ctx.halted or halt, started)
+    except Exception as error:
+        if isinstance(ctx.halted, Halt):
+            return _settle_halt(ctx, ctx.halted, started)
+        return _fail(ctx, error, started)
+    finally:
+        _current.reset(token)
+    try:
+        _, text = serialization.normalise(output, what=f"the output of run {run.run_id}")
+    except SerializationError as error:
+        return _fail(ctx, error, started)
+    return _settle(
+        ctx,
+        "completed",
+        started,
+        lambda: store.finish(
+            ctx.lease, ctx.pending, status="completed", output_json=text, error_json=None
+        ),
+    )
+
+
+def _call_run(ctx: AttemptContext, entrypoint: type[Workflow], input_value: Any) -> Any:
+    workflow = entrypoint()
+    if ctx.is_async:
+        return _run_coroutine(workflow.run(input_value))
+    return workflow.run(input_value)
+
+
+def _fail(ctx: AttemptContext, error: BaseException, started: float) -> Outcome:
+    details = {
+        "type": type(error).__name__,
+        "message": str(error),
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+    error_json = serialization.dumps(details, what="run error")
+    return _settle(
+        ctx,
+        "failed",
+        started,
+        lambda: ctx.store.finish(
+            ctx.lease, ctx.pending, status="failed", output_json=None, error_json=error_json
+        ),
+        error_type=details["type"],
+        error_message=details["message"],
+    )
+
+
+def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
+    if isinstance(halt, Suspend):
+        timed = [w.wake_at for w in ctx.waits if w.wake_at is not None]
+        signals = sorted({w.signal for w in ctx.waits if w.signal is not None})
+        wake_at = min(timed) if timed else None
+        return _settle(
+            ctx,
+            "suspended",
+            started,
+            lambda: ctx.store.suspend(
+                ctx.lease, ctx.pending, wake_at=wake_at, wake_on_signals=signals
+            ),
+            wake_at=wake_at,
+            signals=signals,
+        )
+    if isinstance(halt, Nondeterminism):
+        # Keep the journal whole: nothing buffered by this attempt is written.
+        ctx.emit(
+            ("continuum", "run", "nondeterminism"),
+            {"position": halt.position},
+            expected=halt.expected,
+            recorded_kind=halt.recorded.kind,
+            recorded_name=halt.recorded.name,
+            message=str(halt),
+        )
+        logger.warning("run %s stopped: %s", ctx.run_id, halt)
+        _release(ctx, NONDETERMINISM_RETRY_SECONDS)
+        return Outcome(ctx.run_id, "released")
+    assert isinstance(halt, Interrupted)
+    if halt.reason == "shutdown":
+        _release(ctx, 0.0)
+        return Outcome(ctx.run_id, "released")
+    logger.info("run %s attempt stopped: %s (%s)", ctx.run_id, halt.reason, halt.cause)
+    return Outcome(ctx.run_id, "interrupted")
+
+
+def _settle(ctx: AttemptContext, status: str, started: float, write: Any, **extra: Any) -> Outcome:
+    try:
+        write()
+    except ContinuumError as exc:
+        logger.info("run %s: could not record %s: %s", ctx.run_id, status, exc)
+        return Outcome(ctx.run_id, "interrupted")
+    event = {"completed": "stop", "failed": "exception", "suspended": "suspended"}[status]
+    ctx.emit(("continuum", "run", event), {"duration": time.perf_counter() - started}, **extra)
+    return Outcome(ctx.run_id, status)
+
+
+def _release(ctx: AttemptContext, delay: float) -> None:
+    try:
+        ctx.store.release(ctx.lease, delay=delay)
+    except ContinuumError as exc:
+        logger.info("run %s: release failed (%s); its lease will expire", ctx.run_id, exc)

@@ -1,0 +1,199 @@
+"""The state of one attempt, reachable from workflow code through a context variable.
+
+The journal is indexed by call position: the n-th primitive call a workflow
+makes is position n, in every attempt. Replay reads the recorded row at that
+position; a position past the recorded journal executes for real and records.
+Because positions are handed out at call time, activities started together
+with `asyncio.gather` keep their positions whatever order they finish in.
+
+Values that need no side effect to produce (now, uuid4, signal consumption,
+timer deadlines) are buffered and written with the next write the attempt has
+to make anyway; they are always written before an activity runs, so an
+activity never sees a value a later attempt could produce differently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from continuum import serialization, telemetry
+from continuum.errors import ContinuumError, NotInWorkflow
+from continuum.store.base import Claim, History, JournalEntry, SignalRecord, Store
+
+
+class Halt(BaseException):
+    """Unwinds workflow code. A BaseException so that `except Exception` does not stop it."""
+
+
+class Suspend(Halt):
+    """The run waits for a timer, a retry or a signal."""
+
+
+class Nondeterminism(Halt):
+    """Replay met a different primitive than the journal recorded."""
+
+    def __init__(self, position: int, expected: str, recorded: JournalEntry) -> None:
+        super().__init__(
+            f"at journal position {position} the code called {expected} but the journal "
+            f"recorded {recorded.kind} {recorded.name!r}"
+        )
+        self.position = position
+        self.expected = expected
+        self.recorded = recorded
+
+
+class Interrupted(Halt):
+    """The attempt must stop: lease lost, store unreachable, or the node shutting down."""
+
+    def __init__(self, reason: str, cause: BaseException | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
+
+
+@dataclass(slots=True)
+class Wait:
+    wake_at: float | None
+    signal: str | None
+
+
+@dataclass
+class AttemptContext:
+    store: Store
+    claim: Claim
+    history: History
+    is_async: bool
+    metadata: Mapping[str, Any]
+    stopping: threading.Event
+    lost: threading.Event = field(default_factory=threading.Event)
+    position: int = 0
+    pending: list[JournalEntry] = field(default_factory=list)
+    patches: dict[str, bool] = field(default_factory=dict)
+    waits: list[Wait] = field(default_factory=list)
+    halted: Halt | None = None
+
+    def __post_init__(self) -> None:
+        self.entries = {entry.seq: entry for entry in self.history.entries}
+        self.last_recorded = max(self.entries, default=-1)
+        self.signals: list[SignalRecord] = list(self.history.pending_signals)
+        self._monotonic_base = time.monotonic()
+
+    @property
+    def lease(self) -> Any:
+        return self.claim.lease
+
+    @property
+    def run_id(self) -> str:
+        return self.claim.run.run_id
+
+    def clock(self) -> float:
+        """The database clock, carried forward from the claim by a monotonic clock."""
+        return self.claim.db_now + (time.monotonic() - self._monotonic_base)
+
+    # -- the cursor ----------------------------------------------------------------
+    def check_running(self) -> None:
+        if self.halted is not None:
+            raise self.halted  # workflow code swallowed a halt; keep unwinding
+        if self.lost.is_set():
+            self.halt(Interrupted("lease lost"))
+        if self.stopping.is_set():
+            self.halt(Interrupted("shutdown"))
+
+    def next_position(self) -> int:
+        self.check_running()
+        position = self.position
+        self.position += 1
+        return position
+
+    def replayed(self, position: int, kinds: frozenset[str], name: str) -> JournalEntry | None:
+        """The recorded row at `position`, checked against what the code asks for."""
+        entry = self.entries.get(position)
+        if entry is not None and (entry.kind not in kinds or entry.name != name):
+            expected = f"{'/'.join(sorted(kinds))} {name!r}"
+            self.halt(Nondeterminism(position, expected, entry))
+        return entry
+
+    def beyond_journal(self, position: int) -> bool:
+        return position > self.last_recorded
+
+    def unreplayed(self) -> list[JournalEntry]:
+        """Recorded rows the code never reached (code paths removed under old history)."""
+        return [e for seq, e in sorted(self.entries.items()) if seq >= self.position]
+
+    # -- writes --------------------------------------------------------------------
+    def buffer(self, entry: JournalEntry) -> None:
+        self.pending.append(entry)
+        self.entries[entry.seq] = entry
+
+    def flush(self) -> None:
+        if self.pending:
+            self.commit()
+
+    def commit(self, entry: JournalEntry | None = None) -> None:
+        """Write buffered rows (and `entry`) now, fenced by the lease."""
+        if entry is not None:
+            self.buffer(entry)
+        rows, self.pending = self.pending, []
+        try:
+            self.store.record(self.lease, rows)
+        except ContinuumError as exc:
+            self.halt(Interrupted("store write refused", exc))
+
+    def take_signal(self, name: str) -> SignalRecord | None:
+        for index, signal in enumerate(self.signals):
+            if signal.name == name:
+                return self.signals.pop(index)
+        return None
+
+    # -- leaving -------------------------------------------------------------------
+    def suspend(self, *, wake_at: float | None, signal: str | None = None) -> None:
+        self.waits.append(Wait(wake_at, signal))
+        self.halt(Suspend())
+
+    def halt(self, reason: Halt) -> None:
+        if self.halted is None:
+            self.halted = reason
+        raise reason
+
+    def emit(self, event: tuple[str, ...], measurements: Mapping[str, Any], **extra: Any) -> None:
+        telemetry.execute(event, measurements, {**self.metadata, **extra})
+
+
+_current: contextvars.ContextVar[AttemptContext | None] = contextvars.ContextVar(
+    "continuum_attempt", default=None
+)
+
+
+def current() -> AttemptContext | None:
+    return _current.get()
+
+
+def require(primitive: str) -> AttemptContext:
+    ctx = _current.get()
+    if ctx is None:
+        raise NotInWorkflow(
+            f"continuum.{primitive}() was called outside a running workflow; call it from a "
+            "workflow's run() (inside an activity, use ordinary Python instead)"
+        )
+    return ctx
+
+
+def entry_value(entry: JournalEntry, key: str) -> Any:
+    payload = serialization.loads(entry.payload_json)
+    return payload.get(key) if isinstance(payload, dict) else None
+
+
+@contextlib.contextmanager
+def outside_workflow() -> Iterator[None]:
+    """Hide the workflow context (activity bodies: nested activities are plain calls)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -1,0 +1,237 @@
+"""The Store interface and the values that cross it.
+
+Times are seconds since the epoch on the database's clock. Every write made on
+behalf of an attempt takes its `Lease` and is refused with `LeaseLost` unless,
+in the same transaction, the run is still `running` under that lease token and
+the lease has not expired by the database clock (fencing).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+VersionKey = tuple[str, str]
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+STATUSES = frozenset(
+    {"pending", "running", "suspended", "stuck_unknown_version", *TERMINAL_STATUSES}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    run_id: str
+    workflow: str
+    version_hash: str
+    version: int
+    input_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    workflow: str
+    version_hash: str
+    version: int
+    status: str
+    input_json: str | None
+    output_json: str | None
+    error_json: str | None
+    created_at: float
+    updated_at: float
+    available_at: float | None = None
+    lease_owner: str | None = None
+    lease_token: int = 0
+    lease_expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Proof of a claim: writes are accepted only while it is current."""
+
+    run_id: str
+    node: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    run: RunRecord
+    lease: Lease
+    db_now: float  # the database clock when the claim was made
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journal row: the durable state of the primitive call at position `seq`.
+
+    Writing an entry at an existing `seq` replaces it (a step that was waiting
+    reaches its outcome). `consumes_signal` marks a signal as taken by this row
+    in the same transaction.
+    """
+
+    seq: int
+    kind: str
+    name: str
+    payload_json: str | None
+    consumes_signal: int | None = None
+    recorded_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    signal_id: int
+    name: str
+    payload_json: str | None
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Everything an attempt needs to replay: read in one go, never per event."""
+
+    entries: Sequence[JournalEntry]
+    pending_signals: Sequence[SignalRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    workflow: str
+    version_hash: str
+    version: int
+    module: str
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    workflow: str
+    version_hash: str
+    version: int
+    module: str
+    qualname: str
+    first_seen_at: float
+    last_seen_at: float
+    loaded_by: tuple[tuple[str, str, float], ...] = field(default=())  # (instance, node, last_seen)
+
+
+class Store(ABC):
+    """What the engine needs from a database. Implementations are thread-safe."""
+
+    url: str
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the schema. Idempotent; safe when nodes boot at once."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def now(self) -> float:
+        """The database clock."""
+
+    # -- runs ----------------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a `pending`, due run; if the id exists return it and False."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abstractmethod
+    def list_runs(self, *, status: str | None, workflow: str | None, limit: int) -> list[RunRecord]:
+        """Newest first."""
+
+    @abstractmethod
+    def cancel_run(self, run_id: str) -> RunRecord | None:
+        """Mark a non-terminal run `cancelled` (revoking any lease); None if terminal or absent."""
+
+    @abstractmethod
+    def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
+        """Keep a signal for the run and make a suspended run due."""
+
+    # -- dispatch ------------------------------------------------------------------
+    @abstractmethod
+    def claim_runs(
+        self,
+        node: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        versions: Sequence[VersionKey],
+        known: bool,
+    ) -> list[Claim]:
+        """Lease up to `limit` due runs, oldest due first.
+
+        Due means `pending`/`suspended` with `available_at` reached, or `running`
+        with an expired lease. `known=True` takes only runs whose (workflow,
+        version_hash) is in `versions`; `known=False` only those that are not.
+        """
+
+    @abstractmethod
+    def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:
+        """Seconds until the next run among `versions` becomes due (<= 0: now)."""
+
+    @abstractmethod
+    def renew_leases(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease]:
+        """Extend current leases in one round trip; return the ones that were lost."""
+
+    # -- attempt writes (fenced) -----------------------------------------------------
+    @abstractmethod
+    def load_history(self, run_id: str) -> History: ...
+
+    @abstractmethod
+    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
+        """Write journal entries."""
+
+    @abstractmethod
+    def suspend(
+        self,
+        lease: Lease,
+        entries: Sequence[JournalEntry],
+        *,
+        wake_at: float | None,
+        wake_on_signals: Sequence[str],
+    ) -> None:
+        """Write entries and suspend, releasing the lease.
+
+        The run becomes due at `wake_at`, or at once when a pending signal named
+        in `wake_on_signals` is already there (a signal sent while it ran).
+        """
+
+    @abstractmethod
+    def finish(
+        self,
+        lease: Lease,
+        entries: Sequence[JournalEntry],
+        *,
+        status: str,
+        output_json: str | None,
+        error_json: str | None,
+    ) -> None:
+        """Write entries and end the run `completed` or `failed`."""
+
+    @abstractmethod
+    def release(self, lease: Lease, *, delay: float) -> None:
+        """Give the run back, `suspended`, due again after `delay` seconds.
+
+        Needs only the lease token, not an unexpired lease: handing back a run
+        this node cannot execute is always safe.
+        """
+
+    # -- versions registry -----------------------------------------------------------
+    @abstractmethod
+    def register_versions(self, instance: str, node: str, versions: Sequence[VersionRecord]) -> int:
+        """Upsert versions and this node's hold on them; set `stuck_unknown_version`
+        runs of these versions back to `suspended` and due. Returns how many."""
+
+    @abstractmethod
+    def unregister_node(self, instance: str, node: str) -> None:
+        """Forget which versions this node has loaded (clean shutdown)."""
+
+    @abstractmethod
+    def list_versions(self) -> list[VersionRow]: ...

@@ -1,0 +1,181 @@
+-- All SQL of the SQLite backend. Parameters are named; nothing is formatted in.
+-- :versions is a JSON array of [workflow, version_hash] pairs.
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS continuum_schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+);
+
+-- name: applied_migrations
+SELECT version FROM continuum_schema_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO continuum_schema_migrations (version, name, applied_at) VALUES (:version, :name, :now);
+
+-- name: insert_run
+INSERT INTO continuum_runs
+    (id, workflow, version_hash, version, status, input, available_at, created_at, updated_at)
+VALUES (:run_id, :workflow, :version_hash, :version, 'pending', :input, :now, :now, :now)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: get_run
+SELECT * FROM continuum_runs WHERE id = :run_id;
+
+-- name: list_runs
+SELECT * FROM continuum_runs
+WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
+ORDER BY created_at DESC, id DESC
+LIMIT :limit;
+
+-- name: cancel_run
+UPDATE continuum_runs
+SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
+    updated_at = :now
+WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING *;
+
+-- name: insert_signal
+INSERT INTO continuum_signals (run_id, name, payload, sent_at)
+VALUES (:run_id, :name, :payload, :now);
+
+-- name: wake_suspended
+UPDATE continuum_runs SET available_at = :now, updated_at = :now
+WHERE id = :run_id AND status = 'suspended';
+
+-- name: claim_known
+UPDATE continuum_runs
+SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
+    lease_expires_at = :now + :lease_seconds, updated_at = :now
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, available_at AS due FROM continuum_runs
+        WHERE status IN ('pending', 'suspended') AND available_at <= :now
+        UNION ALL
+        SELECT id, lease_expires_at AS due FROM continuum_runs
+        WHERE status = 'running' AND lease_expires_at <= :now
+    ) AS due_runs
+    JOIN continuum_runs USING (id)
+    WHERE (workflow, version_hash) IN (
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions))
+    ORDER BY due
+    LIMIT :limit
+)
+RETURNING *;
+
+-- name: claim_unknown
+UPDATE continuum_runs
+SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
+    lease_expires_at = :now + :lease_seconds, updated_at = :now
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, available_at AS due FROM continuum_runs
+        WHERE status IN ('pending', 'suspended') AND available_at <= :now
+        UNION ALL
+        SELECT id, lease_expires_at AS due FROM continuum_runs
+        WHERE status = 'running' AND lease_expires_at <= :now
+    ) AS due_runs
+    JOIN continuum_runs USING (id)
+    WHERE (workflow, version_hash) NOT IN (
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions))
+    ORDER BY due
+    LIMIT :limit
+)
+RETURNING *;
+
+-- name: next_due
+SELECT min(due) FROM (
+    SELECT available_at AS due, workflow, version_hash FROM continuum_runs
+    WHERE status IN ('pending', 'suspended') AND available_at IS NOT NULL
+    UNION ALL
+    SELECT lease_expires_at, workflow, version_hash FROM continuum_runs
+    WHERE status = 'running'
+)
+WHERE (workflow, version_hash) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions));
+
+-- name: renew_leases
+UPDATE continuum_runs SET lease_expires_at = :now + :lease_seconds
+WHERE status = 'running' AND lease_expires_at > :now
+  AND (id, lease_token, lease_owner) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+    FROM json_each(:leases))
+RETURNING id, lease_token;
+
+-- name: fence
+UPDATE continuum_runs SET updated_at = :now
+WHERE id = :run_id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now;
+
+-- name: journal
+SELECT seq, kind, name, payload, recorded_at FROM continuum_journal
+WHERE run_id = :run_id ORDER BY seq;
+
+-- name: pending_signals
+SELECT id, name, payload, sent_at FROM continuum_signals
+WHERE run_id = :run_id AND consumed_seq IS NULL ORDER BY id;
+
+-- name: write_entry
+INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
+VALUES (:run_id, :seq, :kind, :name, :payload, :now)
+ON CONFLICT (run_id, seq) DO UPDATE
+SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
+    recorded_at = excluded.recorded_at;
+
+-- name: consume_signal
+UPDATE continuum_signals SET consumed_seq = :seq
+WHERE id = :signal_id AND run_id = :run_id AND consumed_seq IS NULL;
+
+-- name: suspend
+UPDATE continuum_runs
+SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
+    available_at = CASE
+        WHEN EXISTS (
+            SELECT 1 FROM continuum_signals
+            WHERE run_id = :run_id AND consumed_seq IS NULL
+              AND name IN (SELECT value FROM json_each(:signal_names)))
+        THEN :now
+        ELSE :wake_at
+    END
+WHERE id = :run_id AND lease_token = :token AND status = 'running';
+
+-- name: finish
+UPDATE continuum_runs
+SET status = :status, output = :output, error = :error, lease_owner = NULL,
+    lease_expires_at = NULL, available_at = NULL, updated_at = :now
+WHERE id = :run_id AND lease_token = :token AND status = 'running';
+
+-- name: release
+UPDATE continuum_runs
+SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL,
+    available_at = :now + :delay, updated_at = :now
+WHERE id = :run_id AND lease_token = :token AND status = 'running';
+
+-- name: upsert_version
+INSERT INTO continuum_workflow_versions
+    (workflow, version_hash, version, module, qualname, first_seen_at, last_seen_at)
+VALUES (:workflow, :version_hash, :version, :module, :qualname, :now, :now)
+ON CONFLICT (workflow, version_hash) DO UPDATE
+SET version = excluded.version, module = excluded.module, qualname = excluded.qualname,
+    last_seen_at = excluded.last_seen_at;
+
+-- name: upsert_version_node
+INSERT INTO continuum_workflow_version_nodes
+    (workflow, version_hash, instance, node, loaded_at, last_seen_at)
+VALUES (:workflow, :version_hash, :instance, :node, :now, :now)
+ON CONFLICT (workflow, version_hash, instance, node) DO UPDATE
+SET last_seen_at = excluded.last_seen_at;
+
+-- name: unstick_runs
+UPDATE continuum_runs SET status = 'suspended', available_at = :now, updated_at = :now
+WHERE status = 'stuck_unknown_version' AND workflow = :workflow AND version_hash = :version_hash;
+
+-- name: unregister_node
+DELETE FROM continuum_workflow_version_nodes WHERE instance = :instance AND node = :node;
+
+-- name: list_versions
+SELECT * FROM continuum_workflow_versions ORDER BY workflow, first_seen_at;
+
+-- name: list_version_nodes
+SELECT workflow, version_hash, instance, node, last_seen_at FROM continuum_workflow_version_nodes
+ORDER BY instance, node;

@@ -1,0 +1,162 @@
+"""The durable versions registry: which workflow versions exist and who has them loaded.
+
+`VersionRegistry.upsert_instance(instance, workflow_modules)` decides what an
+instance registers, in this order: `workflow_modules` given to it; else the
+`CONTINUUM_WORKFLOW_MODULES` environment variable (comma-separated dotted
+paths of modules or classes); else `[tool.continuum] workflow_modules` in the
+working directory's `pyproject.toml`; else every workflow class loaded in the
+process. Every loaded version of each registered workflow goes into
+`continuum_workflow_versions`, including entrypoints kept from before a reload.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+import tomllib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from continuum.errors import ConfigurationError, WorkflowDefinitionError
+from continuum.registry import entrypoints
+from continuum.store.base import VersionRecord
+from continuum.workflow import Workflow
+
+if TYPE_CHECKING:
+    from continuum.instance import Continuum
+
+ENV_VAR = "CONTINUUM_WORKFLOW_MODULES"
+
+
+class VersionRegistry:
+    """Registers an instance's workflow versions in the durable table."""
+
+    @staticmethod
+    def upsert_instance(
+        instance: Continuum, workflow_modules: Iterable[type | str] | None = None
+    ) -> list[VersionRecord]:
+        """Resolve what `instance` runs, record it durably, and wake runs it can now resume.
+
+        Runs left `stuck_unknown_version` by older releases are set back to
+        `suspended` when their version registers. Returns the registered versions.
+        """
+        workflows = resolve_workflows(workflow_modules)
+        instance._set_workflows(workflows)
+        records = version_records(workflows)
+        instance._store_required().register_versions(instance.name, instance.node, records)
+        return records
+
+
+def version_records(workflows: frozenset[str] | None) -> list[VersionRecord]:
+    return [
+        VersionRecord(
+            workflow=ep.workflow,
+            version_hash=ep.version_hash,
+            version=ep.version,
+            module=ep.__module__,
+            qualname=ep.__qualname__,
+        )
+        for ep in entrypoints.versions(workflows)
+    ]
+
+
+def resolve_workflows(workflow_modules: Iterable[type | str] | None) -> frozenset[str] | None:
+    """The logical workflows an instance runs; None means every loaded workflow."""
+    sources: Sequence[type | str] | None
+    if workflow_modules is not None:
+        if isinstance(workflow_modules, str | type):
+            workflow_modules = [workflow_modules]
+        sources = list(workflow_modules)
+    elif os.environ.get(ENV_VAR, "").strip():
+        sources = [p.strip() for p in os.environ[ENV_VAR].split(",") if p.strip()]
+    else:
+        sources = _from_pyproject(Path.cwd() / "pyproject.toml")
+    if sources is None:
+        return None
+    found: set[str] = set()
+    for source in sources:
+        for cls in _workflow_classes(source):
+            found.add(cls.__continuum_workflow__())
+    return frozenset(found)
+
+
+def _from_pyproject(path: Path) -> list[type | str] | None:
+    if not path.is_file():
+        return None
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from None
+    modules = config.get("tool", {}).get("continuum", {}).get("workflow_modules")
+    if modules is None:
+        return None
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ConfigurationError(
+            f"{path}: [tool.continuum] workflow_modules must be a list of dotted paths"
+        )
+    return list(modules)
+
+
+def _workflow_classes(source: type | str) -> list[type[Workflow]]:
+    if isinstance(source, type):
+        if not issubclass(source, Workflow):
+            raise WorkflowDefinitionError(
+                f"workflow_modules lists {source!r}, which is not a continuum.Workflow subclass"
+            )
+        source.__continuum_entrypoint__()  # a clear error for a class with no run()
+        return [source]
+    if not isinstance(source, str) or not source:
+        raise ConfigurationError(
+            f"workflow_modules entries are workflow classes or dotted paths, not {source!r}"
+        )
+    target = _import_path(source)
+    if isinstance(target, ModuleType):
+        classes = [
+            value
+            for value in vars(target).values()
+            if inspect.isclass(value)
+            and issubclass(value, Workflow)
+            and value.__module__ == target.__name__
+            and value.__dict__.get("_continuum_entrypoint") is not None
+        ]
+        if not classes:
+            raise ConfigurationError(
+                f"workflow module {source!r} defines no workflow classes "
+                "(subclasses of continuum.Workflow with a run method)"
+            )
+        return classes
+    return _workflow_classes(target)
+
+
+def _import_path(path: str) -> Any:
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and not path.startswith(exc.name):
+            raise _not_importable(path, exc) from exc  # the module exists but its imports fail
+        module_path, _, attribute = path.rpartition(".")
+        if not module_path:
+            raise _not_importable(path, exc) from None
+        try:
+            module = importlib.import_module(module_path)
+        except Exception as inner:
+            raise _not_importable(path, inner) from inner
+        try:
+            return getattr(module, attribute)
+        except AttributeError:
+            raise ConfigurationError(
+                f"workflow_modules entry {path!r}: module {module_path!r} has no {attribute!r}"
+            ) from None
+    except Exception as exc:
+        raise _not_importable(path, exc) from exc
+
+
+def _not_importable(path: str, exc: BaseException) -> ConfigurationError:
+    return ConfigurationError(
+        f"workflow_modules entry {path!r} does not import ({type(exc).__name__}: {exc}); "
+        f"check the dotted path and that its package is on sys.path ({sys.path[0] or '.'!r} first)"
+    )
