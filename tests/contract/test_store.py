@@ -1,0 +1,270 @@
+"""The Store contract. Every backend runs this same suite (see `backend_url`)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from continuum.errors import LeaseLost, SchemaError
+from continuum.store import JournalEntry, Lease, NewRun, Store, VersionRecord, open_store
+
+V1 = ("wf.Order", "aaaaaaaaaaaaaaaa")
+V2 = ("wf.Order", "bbbbbbbbbbbbbbbb")
+
+
+def new_run(run_id: str, version: tuple[str, str] = V1) -> NewRun:
+    return NewRun(run_id, version[0], version[1], 1, json.dumps({"id": run_id}))
+
+
+def claim_one(store: Store, node: str = "n1", lease: float = 30.0, versions=(V1,)):
+    claims = store.claim_runs(
+        node, limit=1, lease_seconds=lease, versions=list(versions), known=True
+    )
+    assert len(claims) == 1
+    return claims[0]
+
+
+def entry(seq: int, kind: str = "activity", name: str = "a", payload: object = None, **kw):
+    return JournalEntry(seq, kind, name, json.dumps(payload), **kw)
+
+
+def test_migrate_is_idempotent(store: Store, backend_url: str) -> None:
+    store.migrate()
+    other = open_store(backend_url)
+    other.migrate()
+    other.close()
+
+
+def test_create_is_idempotent_on_run_id(store: Store) -> None:
+    first, created = store.create_run(new_run("r1"))
+    again, created_again = store.create_run(new_run("r1", V2))
+    assert created and not created_again
+    assert again == first
+    assert first.status == "pending" and first.version_hash == V1[1]
+    assert json.loads(first.input_json or "null") == {"id": "r1"}
+
+
+def test_get_and_list(store: Store) -> None:
+    assert store.get_run("missing") is None
+    for i in range(5):
+        store.create_run(new_run(f"r{i}", V1 if i % 2 else V2))
+    assert len(store.list_runs(status=None, workflow=None, limit=3)) == 3
+    assert {r.run_id for r in store.list_runs(status="pending", workflow="wf.Order", limit=10)} == {
+        f"r{i}" for i in range(5)
+    }
+    assert store.list_runs(status="completed", workflow=None, limit=10) == []
+    assert store.list_runs(status=None, workflow="other", limit=10) == []
+
+
+def test_claim_takes_only_known_versions_and_leases_them(store: Store) -> None:
+    store.create_run(new_run("known"))
+    store.create_run(new_run("unknown", V2))
+    claims = store.claim_runs("n1", limit=10, lease_seconds=30, versions=[V1], known=True)
+    assert [c.run.run_id for c in claims] == ["known"]
+    claim = claims[0]
+    assert claim.run.status == "running" and claim.run.lease_owner == "n1"
+    assert claim.lease == Lease("known", "n1", claim.run.lease_token)
+    assert abs(claim.db_now - store.now()) < 5
+    # a leased run is not claimed again while its lease lasts
+    assert store.claim_runs("n2", limit=10, lease_seconds=30, versions=[V1], known=True) == []
+    unknown = store.claim_runs("n1", limit=10, lease_seconds=30, versions=[V1], known=False)
+    assert [c.run.run_id for c in unknown] == ["unknown"]
+
+
+def test_claim_respects_limit_and_due_order(store: Store) -> None:
+    for i in range(5):
+        store.create_run(new_run(f"r{i}"))
+        time.sleep(0.002)
+    first = store.claim_runs("n1", limit=2, lease_seconds=30, versions=[V1], known=True)
+    assert [c.run.run_id for c in first] == ["r0", "r1"]
+    rest = store.claim_runs("n1", limit=10, lease_seconds=30, versions=[V1], known=True)
+    assert [c.run.run_id for c in rest] == ["r2", "r3", "r4"]
+
+
+def test_claim_with_no_versions_claims_nothing(store: Store) -> None:
+    store.create_run(new_run("r"))
+    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[], known=True) == []
+
+
+def test_expired_lease_is_reclaimed_with_a_new_token_and_old_writes_are_fenced(
+    store: Store,
+) -> None:
+    store.create_run(new_run("r"))
+    old = claim_one(store, "n1", lease=0.05)
+    time.sleep(0.1)
+    new = claim_one(store, "n2")
+    assert new.lease.token > old.lease.token
+    with pytest.raises(LeaseLost):
+        store.record(old.lease, [entry(0)])
+    with pytest.raises(LeaseLost):
+        store.finish(old.lease, [], status="completed", output_json="1", error_json=None)
+    with pytest.raises(LeaseLost):
+        store.suspend(old.lease, [], wake_at=None, wake_on_signals=[])
+    store.record(new.lease, [entry(0, payload={"result": 1})])
+    assert [e.seq for e in store.load_history("r").entries] == [0]
+    assert store.renew_leases([old.lease, new.lease], 30) == [old.lease]
+
+
+def test_expired_but_unclaimed_lease_cannot_write(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store, lease=0.05)
+    time.sleep(0.1)
+    with pytest.raises(LeaseLost):
+        store.record(claim.lease, [entry(0)])
+    assert store.renew_leases([claim.lease], 30) == [claim.lease]
+
+
+def test_renew_extends_the_lease(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store, lease=0.3)
+    for _ in range(3):
+        time.sleep(0.15)
+        assert store.renew_leases([claim.lease], 0.3) == []
+    store.record(claim.lease, [entry(0)])
+
+
+def test_journal_rows_are_replaced_in_place_and_read_in_order(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.record(claim.lease, [entry(1, "timer", "sleep", {"fire_at": 1}), entry(0)])
+    store.record(claim.lease, [entry(2, "activity_retry", "b", {"attempt": 1})])
+    store.record(claim.lease, [entry(2, "activity", "b", {"result": 2})])
+    history = store.load_history("r")
+    assert [(e.seq, e.kind) for e in history.entries] == [
+        (0, "activity"),
+        (1, "timer"),
+        (2, "activity"),
+    ]
+    assert json.loads(history.entries[2].payload_json or "") == {"result": 2}
+
+
+def test_finish_completes_and_releases(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.finish(claim.lease, [entry(0)], status="completed", output_json='"ok"', error_json=None)
+    run = store.get_run("r")
+    assert run is not None
+    assert (run.status, run.output_json, run.lease_owner) == ("completed", '"ok"', None)
+    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
+    assert store.cancel_run("r") is None
+
+
+def test_suspend_until_a_time(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.suspend(claim.lease, [], wake_at=store.now() + 0.15, wake_on_signals=[])
+    run = store.get_run("r")
+    assert run is not None and run.status == "suspended" and run.lease_owner is None
+    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
+    due_in = store.next_due_in([V1])
+    assert due_in is not None and 0 < due_in <= 0.15
+    time.sleep(0.2)
+    assert len(store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True)) == 1
+
+
+def test_signal_wakes_a_suspended_run_and_is_consumed_once(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
+    assert store.next_due_in([V1]) is None
+    store.send_signal("r", "go", '{"x":1}')
+    claim = claim_one(store)
+    [signal] = store.load_history("r").pending_signals
+    assert (signal.name, signal.payload_json) == ("go", '{"x":1}')
+    store.record(claim.lease, [entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)])
+    assert store.load_history("r").pending_signals == []
+    with pytest.raises(Exception):
+        store.record(claim.lease, [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)])
+
+
+def test_signal_sent_while_running_is_not_lost_at_suspension(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.send_signal("r", "go", "null")  # arrives while the attempt runs
+    store.send_signal("r", "other", "null")
+    store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
+    assert len(store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True)) == 1
+
+
+def test_unrelated_pending_signal_does_not_make_a_run_due(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.send_signal("r", "other", "null")
+    store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
+    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
+
+
+def test_cancel_revokes_the_lease(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    cancelled = store.cancel_run("r")
+    assert cancelled is not None and cancelled.status == "cancelled"
+    with pytest.raises(LeaseLost):
+        store.record(claim.lease, [entry(0)])
+    assert store.cancel_run("r") is None
+    assert store.cancel_run("missing") is None
+
+
+def test_release_makes_the_run_due_again_after_a_delay(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    store.release(claim.lease, delay=0.15)
+    run = store.get_run("r")
+    assert run is not None and run.status == "suspended" and run.lease_owner is None
+    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
+    time.sleep(0.2)
+    again = claim_one(store)
+    store.release(claim.lease, delay=0)  # a stale token does nothing
+    assert store.get_run("r").status == "running"  # type: ignore[union-attr]
+    assert again.lease.token > claim.lease.token
+
+
+def test_versions_registry_and_stuck_runs(store: Store, backend_url: str) -> None:
+    store.create_run(new_run("stuck"))
+    store.create_run(new_run("other", V2))
+    _force_status(backend_url, "stuck", "stuck_unknown_version")
+    _force_status(backend_url, "other", "stuck_unknown_version")
+    record = VersionRecord(V1[0], V1[1], 3, "app.flows", "Order.V_aaaaaaaaaaaaaaaa")
+    assert store.register_versions("orders", "node-a", [record]) == 1
+    assert store.get_run("stuck").status == "suspended"  # type: ignore[union-attr]
+    assert store.get_run("other").status == "stuck_unknown_version"  # type: ignore[union-attr]
+    assert len(store.claim_runs("n", limit=5, lease_seconds=30, versions=[V1], known=True)) == 1
+    store.register_versions("orders", "node-b", [record])
+    [row] = store.list_versions()
+    assert (row.workflow, row.version_hash, row.version, row.module) == (*V1, 3, "app.flows")
+    assert row.first_seen_at <= row.last_seen_at
+    assert sorted((i, n) for i, n, _ in row.loaded_by) == [
+        ("orders", "node-a"),
+        ("orders", "node-b"),
+    ]
+    store.unregister_node("orders", "node-a")
+    [row] = store.list_versions()
+    assert [(i, n) for i, n, _ in row.loaded_by] == [("orders", "node-b")]
+
+
+def test_a_newer_schema_is_refused(store: Store, backend_url: str) -> None:
+    _raw_execute(
+        backend_url,
+        "INSERT INTO continuum_schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+    )
+    with pytest.raises(SchemaError, match="newer than this release"):
+        store.migrate()
+
+
+def _force_status(url: str, run_id: str, status: str) -> None:
+    # Older releases wrote this status; no current code path does.
+    _raw_execute(url, f"UPDATE continuum_runs SET status = '{status}' WHERE id = '{run_id}'")
+
+
+def _raw_execute(url: str, sql: str) -> None:
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        conn.execute(sql)
+        conn.commit()
+        conn.close()
+        return
+    raise AssertionError(url)
