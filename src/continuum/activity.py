@@ -131,7 +131,8 @@ def _steps(
         assert outcome is not None
         succeeded, value = outcome
         took = time.perf_counter() - started
-        ctx.check_running()
+        # No shutdown check here: a finished activity is journaled first (the
+        # commit is fenced, so a lost lease still refuses it); the next call stops.
         if succeeded:
             try:
                 payload = serialization.dumps({"result": value}, what=f"the result of {spec.name}")
@@ -180,6 +181,7 @@ def _steps(
             )
             ctx.suspend(wake_at=retry_at)
         yield _Pause(pause)
+        ctx.check_running()  # do not start another attempt on a node that is stopping
 
 
 def _journaled_outcome(spec: ActivityDefinition, entry: JournalEntry) -> Any:
