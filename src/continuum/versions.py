@@ -129,6 +129,11 @@ def _workflow_classes(source: type | str) -> list[type[Workflow]]:
                 "(subclasses of continuum.Workflow with a run method)"
             )
         return classes
+    if not isinstance(target, type):
+        raise ConfigurationError(
+            f"workflow_modules entry {source!r} is a {type(target).__name__}, not a "
+            "continuum.Workflow subclass or a module of them"
+        )
     return _workflow_classes(target)
 
 
