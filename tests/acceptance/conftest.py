@@ -1,0 +1,51 @@
+"""Real processes: workers started with the same interpreter, from the repository root."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def spawn_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+
+    def spawn(url: str, node: str, lease: float = 5.0) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.acceptance.worker", url, node, str(lease)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        started.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until booted (or the process died)
+        if line.strip() != "ready":
+            proc.kill()
+            raise AssertionError(
+                f"worker {node} did not start: {proc.stderr.read() if proc.stderr else ''}"
+            )
+        return proc
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -1,0 +1,67 @@
+"""Acceptance: real worker processes sharing one database."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import continuum
+from tests.acceptance import proc_flows
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+Spawn = Callable[..., subprocess.Popen[str]]
+
+
+def lines(log: Path) -> list[list[str]]:
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_two_workers_run_each_attempt_exactly_once(
+    tmp_path: Path, spawn_worker: Spawn, backend_url: str
+) -> None:
+    log = tmp_path / "activities.log"
+    spawn_worker(backend_url, "node-1")
+    spawn_worker(backend_url, "node-2")
+    with continuum.Continuum(database=backend_url, dispatch=False, name="client") as client:
+        run_ids = [
+            client.start(proc_flows.Ledger, {"log": str(log), "run": f"r{i}"}, run_id=f"r{i}")
+            for i in range(120)
+        ]
+        for run_id in run_ids:
+            assert client.result(run_id, timeout=60) == ["a", "b", "c"]
+    executed = Counter((run, step) for run, step, _ in lines(log))
+    assert len(executed) == 120 * 3
+    assert set(executed.values()) == {1}, "an activity ran twice with no crash"
+    pids = {pid for _, _, pid in lines(log)}
+    assert len(pids) == 2, "both worker processes took part"
+
+
+def test_sigkilled_worker_run_completes_elsewhere_without_rerunning_journaled_work(
+    tmp_path: Path, spawn_worker: Spawn, backend_url: str
+) -> None:
+    log, release = tmp_path / "activities.log", tmp_path / "release"
+    victim = spawn_worker(backend_url, "victim", lease=1.0)
+    with continuum.Continuum(database=backend_url, dispatch=False, name="client") as client:
+        payload = {"log": str(log), "run": "order", "release": str(release)}
+        run_id = client.start(proc_flows.Crashable, payload)
+        wait_until(lambda: ["order", "b-start", str(victim.pid)] in lines(log), what="activity b")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        record = client.store.get_run(run_id)
+        assert record is not None and record.status == "running" and record.lease_owner == "victim"
+
+        survivor = spawn_worker(backend_url, "survivor", lease=1.0)
+        release.touch()
+        assert client.result(run_id, timeout=30) == ["a", "b", "c"]
+    steps = Counter(step for _, step, _ in lines(log))
+    assert steps["a"] == 1, "a journaled activity ran again"
+    assert steps["b-start"] == 2 and steps["b"] == 1  # at-least-once: the interrupted one re-ran
+    assert steps["c"] == 1
+    assert {pid for _, step, pid in lines(log) if step == "c"} == {str(survivor.pid)}
