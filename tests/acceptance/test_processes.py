@@ -26,21 +26,34 @@ def lines(log: Path) -> list[list[str]]:
 def test_two_workers_run_each_attempt_exactly_once(
     tmp_path: Path, spawn_worker: Spawn, backend_url: str
 ) -> None:
-    log = tmp_path / "activities.log"
-    spawn_worker(backend_url, "node-1")
-    spawn_worker(backend_url, "node-2")
+    log, release = tmp_path / "activities.log", tmp_path / "release"
+    workers = [spawn_worker(backend_url, "node-1"), spawn_worker(backend_url, "node-2")]
     with continuum.Continuum(database=backend_url, dispatch=False, name="client") as client:
-        run_ids = [
+        # Eight runs held inside an activity: each worker has 4 slots, so all eight
+        # are in flight only once both workers have taken their share.
+        held = [
+            client.start(
+                proc_flows.Crashable,
+                {"log": str(log), "run": f"h{i}", "release": str(release)},
+                run_id=f"h{i}",
+            )
+            for i in range(8)
+        ]
+        wait_until(
+            lambda: sum(step == "b-start" for _, step, _ in lines(log)) == 8, what="8 held runs"
+        )
+        holders = {pid for _, step, pid in lines(log) if step == "b-start"}
+        assert holders == {str(w.pid) for w in workers}
+        ledgers = [
             client.start(proc_flows.Ledger, {"log": str(log), "run": f"r{i}"}, run_id=f"r{i}")
             for i in range(120)
         ]
-        for run_id in run_ids:
-            assert client.result(run_id, timeout=60) == ["a", "b", "c"]
+        release.touch()
+        for run_id in held + ledgers:
+            assert len(client.result(run_id, timeout=60)) == 3
     executed = Counter((run, step) for run, step, _ in lines(log))
-    assert len(executed) == 120 * 3
+    assert len(executed) == 8 * 4 + 120 * 3
     assert set(executed.values()) == {1}, "an activity ran twice with no crash"
-    pids = {pid for _, _, pid in lines(log)}
-    assert len(pids) == 2, "both worker processes took part"
 
 
 def test_sigkilled_worker_run_completes_elsewhere_without_rerunning_journaled_work(

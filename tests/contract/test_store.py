@@ -247,7 +247,8 @@ def test_versions_registry_and_stuck_runs(store: Store, backend_url: str) -> Non
 def test_a_newer_schema_is_refused(store: Store, backend_url: str) -> None:
     _raw_execute(
         backend_url,
-        "INSERT INTO continuum_schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+        "INSERT INTO continuum_schema_migrations (version, name, applied_at) "
+        "VALUES (999, 'future', 0)",
     )
     with pytest.raises(SchemaError, match="newer than this release"):
         store.migrate()

@@ -1,4 +1,4 @@
-"""Instances (SPEC 2), the versions registry (SPEC 4), unknown versions (SPEC 5), errors (SPEC 7)."""
+"""Instances (SPEC 2), versions registry (SPEC 4), unknown versions (SPEC 5), errors (SPEC 7)."""
 
 from __future__ import annotations
 

@@ -106,9 +106,9 @@ def test_bad_activity_settings() -> None:
     [
         lambda: continuum.sleep(1),
         lambda: continuum.wait_for_signal("x"),
-        lambda: continuum.now(),
-        lambda: continuum.uuid4(),
-        lambda: continuum.random(),
+        continuum.now,
+        continuum.uuid4,
+        continuum.random,
         lambda: continuum.side_effect(lambda: 1),
     ],
 )
