@@ -6,25 +6,60 @@ tests that take it run against each one.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import continuum
 from continuum.store import Store, open_store
+from tests.pgcluster import PostgresCluster
 
-BACKENDS = ["sqlite"]
+# CONTINUUM_TEST_BACKENDS=sqlite runs the quick half locally; CI runs both.
+BACKENDS = os.environ.get("CONTINUUM_TEST_BACKENDS", "sqlite,postgres").split(",")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL server for the whole session, removed at the end."""
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.remove()
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'continuum.db'}"
+    if request.param == "postgres":
+        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+        return cluster.create_database()
     raise AssertionError(request.param)
+
+
+def raw_sql(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run SQL outside the engine (to stage states only older releases or crashes make).
+
+    Write it with `?` placeholders; they become `%s` on PostgreSQL.
+    """
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :].partition("?")[0])
+        try:
+            rows = conn.execute(sql, params).fetchall()
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+    with psycopg.connect(url, autocommit=True) as pg:
+        cur = pg.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture

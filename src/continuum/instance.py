@@ -57,7 +57,7 @@ class Continuum:
     def __init__(
         self,
         name: str = "default",
-        database: str | None = None,
+        database: object = None,
         workflow_modules: Iterable[type | str] | None = None,
         dispatch: bool = True,
         *,
@@ -102,7 +102,8 @@ class Continuum:
         """Create or migrate the schema, register workflow versions, start dispatching."""
         if self._store is not None:
             return self
-        store = open_store(self.database)
+        # Workers, the claim loop, the heartbeat and callers of result() each need one.
+        store = open_store(self.database, max_connections=self.concurrency + 4)
         try:
             store.migrate()
             self._store = store

@@ -9,6 +9,7 @@ import pytest
 
 from continuum.errors import LeaseLost, SchemaError
 from continuum.store import JournalEntry, Lease, NewRun, Store, VersionRecord, open_store
+from tests.conftest import raw_sql
 
 V1 = ("wf.Order", "aaaaaaaaaaaaaaaa")
 V2 = ("wf.Order", "bbbbbbbbbbbbbbbb")
@@ -245,10 +246,9 @@ def test_versions_registry_and_stuck_runs(store: Store, backend_url: str) -> Non
 
 
 def test_a_newer_schema_is_refused(store: Store, backend_url: str) -> None:
-    _raw_execute(
+    raw_sql(
         backend_url,
-        "INSERT INTO continuum_schema_migrations (version, name, applied_at) "
-        "VALUES (999, 'future', 0)",
+        "INSERT INTO continuum_schema_migrations (version, name) VALUES (999, 'future')",
     )
     with pytest.raises(SchemaError, match="newer than this release"):
         store.migrate()
@@ -256,16 +256,4 @@ def test_a_newer_schema_is_refused(store: Store, backend_url: str) -> None:
 
 def _force_status(url: str, run_id: str, status: str) -> None:
     # Older releases wrote this status; no current code path does.
-    _raw_execute(url, f"UPDATE continuum_runs SET status = '{status}' WHERE id = '{run_id}'")
-
-
-def _raw_execute(url: str, sql: str) -> None:
-    if url.startswith("sqlite:///"):
-        import sqlite3
-
-        conn = sqlite3.connect(url[len("sqlite:///") :])
-        conn.execute(sql)
-        conn.commit()
-        conn.close()
-        return
-    raise AssertionError(url)
+    raw_sql(url, "UPDATE continuum_runs SET status = ? WHERE id = ?", (status, run_id))

@@ -5,22 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 import continuum
 from continuum.store import JournalEntry
-from tests.conftest import Events, wait_until
+from tests.conftest import Events, raw_sql, wait_until
 from tests.engine import flows
-
-
-@pytest.fixture(autouse=True)
-def _reset_flows() -> Iterator[None]:
-    flows.reset()
-    yield
-    for gate in flows.GATES.values():
-        gate.set()
 
 
 def journal(app: continuum.Continuum, run_id: str) -> list[tuple[int, str, str]]:
@@ -357,9 +349,6 @@ def plant(app: continuum.Continuum, run_id: str, rows: list[tuple[str, str, obje
 
 
 def expire_lease(url: str, run_id: str) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(url[len("sqlite:///") :])
-    conn.execute("UPDATE continuum_runs SET lease_expires_at = 0 WHERE id = ?", (run_id,))
-    conn.commit()
-    conn.close()
+    """Make a live lease look expired, as if its node had stalled past it."""
+    past = "0" if url.startswith("sqlite") else "to_timestamp(0)"
+    raw_sql(url, f"UPDATE continuum_runs SET lease_expires_at = {past} WHERE id = ?", (run_id,))

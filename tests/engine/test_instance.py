@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +18,7 @@ from continuum.errors import (
     RunNotFound,
     WorkflowDefinitionError,
 )
-from tests.conftest import Events, wait_until
+from tests.conftest import Events, raw_sql, wait_until
 from tests.engine import flows
 
 MakeApp = Callable[..., continuum.Continuum]
@@ -309,14 +309,11 @@ def test_stuck_unknown_version_runs_are_unstuck_at_boot(
 ) -> None:
     client = make_app(name="client", dispatch=False, workflow_modules=[Other])
     run_id = client.start(Other)
-    import sqlite3
-
-    conn = sqlite3.connect(backend_url[len("sqlite:///") :])
-    conn.execute(
-        "UPDATE continuum_runs SET status = 'stuck_unknown_version' WHERE id = ?", (run_id,)
+    raw_sql(
+        backend_url,
+        "UPDATE continuum_runs SET status = 'stuck_unknown_version' WHERE id = ?",
+        (run_id,),
     )
-    conn.commit()
-    conn.close()
     assert client.get(run_id).status == "stuck_unknown_version"
     make_app(name="node", workflow_modules=[Other])
     assert client.result(run_id, timeout=10) == "other"
@@ -325,8 +322,15 @@ def test_stuck_unknown_version_runs_are_unstuck_at_boot(
 # -- reload: old runs finish on old code ----------------------------------------------------
 
 
-def test_reloaded_module_keeps_old_runs_on_old_code(make_app: MakeApp, module_dir: Path) -> None:
+def test_reloaded_module_keeps_old_runs_on_old_code(
+    make_app: MakeApp, module_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib
+
+    # A fresh module each time, and no bytecode cache: two versions written within
+    # one second must not be mistaken for each other.
+    monkeypatch.delitem(sys.modules, "greeter_flows", raising=False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
 
     source = textwrap.dedent(
         """
@@ -356,4 +360,4 @@ def test_reloaded_module_keeps_old_runs_on_old_code(make_app: MakeApp, module_di
     assert app.result(new_run, timeout=10) == "bonjour, bea"
     hashes = {r.version_hash for r in app.store.list_versions() if r.workflow.endswith("Greeter")}
     assert hashes == {app.get(old_run).version_hash, app.get(new_run).version_hash}
-    os.environ.pop("CONTINUUM_WORKFLOW_MODULES", None)
+    sys.modules.pop("greeter_flows", None)

@@ -9,7 +9,7 @@ the lease has not expired by the database clock (fencing).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 VersionKey = tuple[str, str]
@@ -133,6 +133,17 @@ class Store(ABC):
     @abstractmethod
     def now(self) -> float:
         """The database clock."""
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The latest applied migration (0 for an empty database)."""
+
+    def listen(self, on_wakeup: Callable[[], None]) -> Callable[[], None]:
+        """Call `on_wakeup` whenever another process makes a run due; returns a stop function.
+
+        Backends without notifications rely on polling and return a no-op.
+        """
+        return lambda: None
 
     # -- runs ----------------------------------------------------------------------
     @abstractmethod

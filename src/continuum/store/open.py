@@ -10,9 +10,12 @@ from continuum.store.base import Store
 DEFAULT_DATABASE = "sqlite:///continuum.db"
 
 
-def open_store(database: str | None) -> Store:
+def open_store(database: object = None, *, max_connections: int = 10) -> Store:
     """Open the store for a URL: `sqlite:///path.db`, `sqlite:///:memory:`,
-    or `postgresql://...`. None means the embedded default in the working directory."""
+    `postgresql://...`, or a `psycopg_pool.ConnectionPool` of your own.
+    None means `CONTINUUM_DATABASE_URL`, else the embedded default in the working directory."""
+    if type(database).__name__ == "ConnectionPool":
+        return _postgres(database, max_connections)
     url = database or os.environ.get("CONTINUUM_DATABASE_URL") or DEFAULT_DATABASE
     if not isinstance(url, str):
         raise ConfigurationError(
@@ -24,10 +27,18 @@ def open_store(database: str | None) -> Store:
 
         return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
-        raise ConfigurationError(
-            "PostgreSQL support is not available in this release; use an sqlite:/// URL"
-        )
+        return _postgres(url, max_connections)
     raise ConfigurationError(
-        f"unsupported database URL {url!r}: use 'sqlite:///path/to/file.db' "
-        "(or 'sqlite:///:memory:' for tests)"
+        f"unsupported database URL {url!r}: use 'sqlite:///path/to/file.db', "
+        "'sqlite:///:memory:' or 'postgresql://user@host/dbname'"
     )
+
+
+def _postgres(database: object, max_connections: int) -> Store:
+    try:
+        from continuum.store.postgres import PostgresStore  # noqa: PLC0415 - optional extra
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"PostgreSQL needs the postgres extra: pip install 'continuum-python[postgres]' ({exc})"
+        ) from None
+    return PostgresStore(database, max_connections=max_connections)  # type: ignore[arg-type]

@@ -9,7 +9,11 @@ Each backend keeps all of its SQL in one such file, read once at import.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
+
+from continuum.errors import SchemaError
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
@@ -25,16 +29,47 @@ def load_queries(package: str, filename: str) -> dict[str, str]:
     return queries
 
 
-def read_migrations(package: str) -> list[tuple[int, str, str]]:
-    """(version, name, sql) for each `migrations/NNNN_name.sql`, in order."""
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def read_migrations(package: str) -> list[Migration]:
+    """Each `migrations/NNNN_name.sql` of a backend package, in order."""
     folder = resources.files(package).joinpath("migrations")
     found = []
     for entry in folder.iterdir():
         match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
         if match:
-            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort()
-    for expected, (version, name, _) in enumerate(found, start=1):
-        if version != expected:
-            raise RuntimeError(f"migration {version:04d}_{name} is out of sequence in {package}")
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise RuntimeError(f"migration {migration.name} is out of sequence in {package}")
     return found
+
+
+def read_schema(package: str) -> str:
+    return resources.files(package).joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def plan_migrations(
+    applied: Sequence[int], migrations: Sequence[Migration], schema: str
+) -> tuple[list[str], list[Migration]]:
+    """The scripts to run and the migrations to record as applied.
+
+    An empty database gets `schema.sql` whole and every migration recorded; an
+    existing one gets the migrations it has not had, in order.
+    """
+    latest = migrations[-1].version
+    if applied and max(applied) > latest:
+        raise SchemaError(
+            f"the database schema is at version {max(applied)}, newer than this release "
+            f"knows ({latest}); upgrade continuum on this node"
+        )
+    if not applied:
+        return [schema], list(migrations)
+    todo = [m for m in migrations if m.version not in applied]
+    return [m.sql for m in todo], todo

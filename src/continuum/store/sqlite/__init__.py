@@ -38,10 +38,11 @@ from continuum.store.base import (
     VersionRecord,
     VersionRow,
 )
-from continuum.store.sqlfile import load_queries, read_migrations
+from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 
 Q = load_queries(__name__, "queries.sql")
 MIGRATIONS = read_migrations(__name__)
+SCHEMA = read_schema(__name__)
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 
 
@@ -127,22 +128,16 @@ class SQLiteStore(Store):
 
     # -- schema ----------------------------------------------------------------------
     def migrate(self) -> None:
-        with self._write() as db:
+        with self._write() as db:  # the write lock keeps concurrent boots in line
             db.execute(Q["create_migrations_table"])
             applied = [row[0] for row in db.execute(Q["applied_migrations"])]
-            known = [version for version, _, _ in MIGRATIONS]
-            if applied and applied[-1] > known[-1]:
-                raise SchemaError(
-                    f"the database schema is at version {applied[-1]}, newer than this "
-                    f"release knows ({known[-1]}); upgrade continuum on this node"
-                )
-            for version, name, sql in MIGRATIONS:
-                if version in applied:
-                    continue
-                for statement in _statements(sql):
+            scripts, done = plan_migrations(applied, MIGRATIONS, SCHEMA)
+            for script in scripts:
+                for statement in _statements(script):
                     db.execute(statement)
+            for migration in done:
                 db.execute(
-                    Q["record_migration"], {"version": version, "name": name, "now": self.now()}
+                    Q["record_migration"], {"version": migration.version, "name": migration.name}
                 )
 
     def schema_version(self) -> int:
@@ -187,8 +182,8 @@ class SQLiteStore(Store):
     def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
         params = {"run_id": run_id, "name": name, "payload": payload_json, "now": self.now()}
         with self._write() as db:
-            db.execute(Q["insert_signal"], params)
             db.execute(Q["wake_suspended"], params)
+            db.execute(Q["insert_signal"], params)
 
     # -- dispatch --------------------------------------------------------------------
     def claim_runs(
@@ -205,16 +200,17 @@ class SQLiteStore(Store):
         now = self.now()
         with self._write() as db:
             rows = db.execute(
-                Q["claim_known" if known else "claim_unknown"],
+                Q["claim"],
                 {
                     "node": node,
                     "now": now,
                     "lease_seconds": lease_seconds,
                     "versions": json.dumps(versions),
                     "limit": limit,
+                    "known": int(known),
                 },
             ).fetchall()
-        runs = sorted((_run(row) for row in rows), key=lambda r: r.updated_at)
+        runs = sorted((_run(row) for row in rows), key=lambda r: r.available_at or 0.0)
         return [Claim(run, Lease(run.run_id, node, run.lease_token), now) for run in runs]
 
     def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:

@@ -5,14 +5,14 @@
 CREATE TABLE IF NOT EXISTS continuum_schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
-    applied_at REAL NOT NULL
+    applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
 );
 
 -- name: applied_migrations
 SELECT version FROM continuum_schema_migrations ORDER BY version;
 
 -- name: record_migration
-INSERT INTO continuum_schema_migrations (version, name, applied_at) VALUES (:version, :name, :now);
+INSERT INTO continuum_schema_migrations (version, name) VALUES (:version, :name);
 
 -- name: insert_run
 INSERT INTO continuum_runs
@@ -41,10 +41,15 @@ INSERT INTO continuum_signals (run_id, name, payload, sent_at)
 VALUES (:run_id, :name, :payload, :now);
 
 -- name: wake_suspended
-UPDATE continuum_runs SET available_at = :now, updated_at = :now
-WHERE id = :run_id AND status = 'suspended';
+-- Touches the row whatever its status, so a signal and a suspension of the
+-- same run always happen one after the other.
+UPDATE continuum_runs
+SET available_at = CASE WHEN status = 'suspended' THEN :now ELSE available_at END,
+    updated_at = :now
+WHERE id = :run_id;
 
--- name: claim_known
+-- name: claim
+-- :known = 1 takes runs of the listed versions, :known = 0 runs of any other.
 UPDATE continuum_runs
 SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
     lease_expires_at = :now + :lease_seconds, updated_at = :now
@@ -57,28 +62,9 @@ WHERE id IN (
         WHERE status = 'running' AND lease_expires_at <= :now
     ) AS due_runs
     JOIN continuum_runs USING (id)
-    WHERE (workflow, version_hash) IN (
-        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions))
-    ORDER BY due
-    LIMIT :limit
-)
-RETURNING *;
-
--- name: claim_unknown
-UPDATE continuum_runs
-SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
-    lease_expires_at = :now + :lease_seconds, updated_at = :now
-WHERE id IN (
-    SELECT id FROM (
-        SELECT id, available_at AS due FROM continuum_runs
-        WHERE status IN ('pending', 'suspended') AND available_at <= :now
-        UNION ALL
-        SELECT id, lease_expires_at AS due FROM continuum_runs
-        WHERE status = 'running' AND lease_expires_at <= :now
-    ) AS due_runs
-    JOIN continuum_runs USING (id)
-    WHERE (workflow, version_hash) NOT IN (
-        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions))
+    WHERE ((workflow, version_hash) IN (
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions)
+    )) = :known
     ORDER BY due
     LIMIT :limit
 )

@@ -1,0 +1,476 @@
+"""PostgreSQL: many nodes on many machines, through psycopg 3 and a connection pool.
+
+Claims take due runs with `FOR UPDATE SKIP LOCKED`, so nodes never wait on
+each other's rows. Every attempt write first updates the run row under its
+lease token (the fence), which also locks the row: a concurrent claim, cancel
+or signal is ordered before or after it, never interleaved. `now()` is the
+clock for leases and due times.
+
+Starting, signalling or suspending a run sends `NOTIFY continuum_wakeup` in the
+same transaction; each dispatcher listens on its own connection and looks for
+work as soon as one arrives. A lost notification only costs a poll interval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+from psycopg.types.string import TextLoader
+
+from continuum.errors import DatabaseUnavailable, LeaseLost, StoreError
+from continuum.store.base import (
+    Claim,
+    History,
+    JournalEntry,
+    Lease,
+    NewRun,
+    RunRecord,
+    SignalRecord,
+    Store,
+    VersionKey,
+    VersionRecord,
+    VersionRow,
+)
+from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
+
+Q = load_queries(__name__, "queries.sql")
+MIGRATIONS = read_migrations(__name__)
+SCHEMA = read_schema(__name__)
+CHANNEL = "continuum_wakeup"
+
+logger = logging.getLogger("continuum.store.postgres")
+
+
+class PostgresStore(Store):
+    def __init__(
+        self,
+        database: str | psycopg_pool.ConnectionPool,
+        *,
+        max_connections: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._configured: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._listeners: list[threading.Event] = []
+        if isinstance(database, psycopg_pool.ConnectionPool):
+            self._pool = database
+            self._owns_pool = False
+            conninfo = database.conninfo
+            self._conninfo = conninfo() if callable(conninfo) else conninfo
+            self.url = _redacted(self._conninfo)
+            return
+        self.url = _redacted(database)
+        self._conninfo = database
+        self._owns_pool = True
+        self._pool = psycopg_pool.ConnectionPool(
+            database,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "connect_timeout": int(connect_timeout)},
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=connect_timeout,
+            open=False,
+            name="continuum",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except psycopg_pool.PoolTimeout:
+            self._pool.close()
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL at {self.url} within {connect_timeout:g}s; "
+                "check that the server is up and the URL, user and password are right"
+            ) from None
+
+    # -- plumbing --------------------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with _translated(), self._pool.connection() as conn:
+            if conn not in self._configured:
+                # JSON stays text: the engine decodes it, so both backends return
+                # exactly the JSON that was written.
+                conn.adapters.register_loader("json", TextLoader)
+                self._configured.add(conn)
+            yield conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._connection() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        for stop in self._listeners:
+            stop.set()
+        if self._owns_pool:
+            self._pool.close()
+
+    def now(self) -> float:
+        with self._connection() as conn:
+            return float(_one(conn.execute(Q["now"])))
+
+    # -- schema ----------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._tx() as conn:
+            # One node at a time: concurrent CREATE TABLE IF NOT EXISTS can still collide.
+            conn.execute(Q["lock_migrations"])
+            conn.execute(Q["create_migrations_table"])
+            applied = [row[0] for row in conn.execute(Q["applied_migrations"])]
+            scripts, done = plan_migrations(applied, MIGRATIONS, SCHEMA)
+            for script in scripts:
+                conn.execute(script.encode())  # no parameters: several statements at once
+            for migration in done:
+                conn.execute(
+                    Q["record_migration"], {"version": migration.version, "name": migration.name}
+                )
+
+    def schema_version(self) -> int:
+        with self._connection() as conn:
+            return int(_one(conn.execute(Q["schema_version"])))
+
+    # -- runs ------------------------------------------------------------------------
+    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        with self._tx() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute(
+                Q["insert_run"],
+                {
+                    "run_id": new.run_id,
+                    "workflow": new.workflow,
+                    "version_hash": new.version_hash,
+                    "version": new.version,
+                    "input": new.input_json,
+                },
+            ).fetchone()
+            if row is not None:
+                conn.execute(Q["notify"])
+                return _run(row), True
+            existing = cur.execute(Q["get_run"], {"run_id": new.run_id}).fetchone()
+        assert existing is not None
+        return _run(existing), False
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute(Q["get_run"], {"run_id": run_id}).fetchone()
+        return None if row is None else _run(row)
+
+    def list_runs(self, *, status: str | None, workflow: str | None, limit: int) -> list[RunRecord]:
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            rows = cur.execute(
+                Q["list_runs"], {"status": status, "workflow": workflow, "limit": limit}
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def cancel_run(self, run_id: str) -> RunRecord | None:
+        with self._tx() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute(Q["cancel_run"], {"run_id": run_id}).fetchone()
+        return None if row is None else _run(row)
+
+    def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
+        params = {"run_id": run_id, "name": name, "payload": payload_json}
+        with self._tx() as conn:
+            conn.execute(Q["wake_for_signal"], params)
+            conn.execute(Q["insert_signal"], params)
+            conn.execute(Q["notify"])
+
+    # -- dispatch --------------------------------------------------------------------
+    def claim_runs(
+        self,
+        node: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        versions: Sequence[VersionKey],
+        known: bool,
+    ) -> list[Claim]:
+        if limit <= 0 or (known and not versions):
+            return []
+        with self._tx() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            rows = cur.execute(
+                Q["claim"],
+                {
+                    "node": node,
+                    "limit": limit,
+                    "lease_seconds": lease_seconds,
+                    "known": known,
+                    **_version_arrays(versions),
+                },
+            ).fetchall()
+        rows.sort(key=lambda row: row["claimed_due"])
+        claims = []
+        for row in rows:
+            run = _run(row)
+            claims.append(Claim(run, Lease(run.run_id, node, run.lease_token), row["db_now"]))
+        return claims
+
+    def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:
+        if not versions:
+            return None
+        with self._connection() as conn:
+            value = _one(conn.execute(Q["next_due"], _version_arrays(versions)))
+        return None if value is None else float(value)
+
+    def renew_leases(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease]:
+        if not leases:
+            return []
+        with self._tx() as conn:
+            renewed = {
+                (row[0], row[1])
+                for row in conn.execute(
+                    Q["renew_leases"],
+                    {
+                        "lease_seconds": lease_seconds,
+                        "ids": [lease.run_id for lease in leases],
+                        "tokens": [lease.token for lease in leases],
+                        "nodes": [lease.node for lease in leases],
+                    },
+                )
+            }
+        return [lease for lease in leases if (lease.run_id, lease.token) not in renewed]
+
+    def listen(self, on_wakeup: Callable[[], None]) -> Callable[[], None]:
+        stop = threading.Event()
+        self._listeners.append(stop)
+        thread = threading.Thread(
+            target=self._listen_loop, args=(on_wakeup, stop), name="continuum listener", daemon=True
+        )
+        thread.start()
+        return stop.set
+
+    def _listen_loop(self, on_wakeup: Callable[[], None], stop: threading.Event) -> None:
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    backoff = 0.1
+                    on_wakeup()  # whatever was sent while nobody listened
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=0.5):
+                            on_wakeup()
+            except psycopg.Error as exc:
+                if stop.is_set():
+                    return
+                logger.warning("wakeup listener lost its connection (%s); reconnecting", exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # -- attempt writes ----------------------------------------------------------------
+    def load_history(self, run_id: str) -> History:
+        with self._connection() as conn, conn.transaction():
+            entries = [
+                JournalEntry(seq, kind, name, payload, recorded_at=at)
+                for seq, kind, name, payload, at in conn.execute(Q["journal"], {"run_id": run_id})
+            ]
+            signals = [
+                SignalRecord(signal_id, name, payload, sent_at)
+                for signal_id, name, payload, sent_at in conn.execute(
+                    Q["pending_signals"], {"run_id": run_id}
+                )
+            ]
+        return History(entries, signals)
+
+    @contextmanager
+    def _fenced(self, lease: Lease) -> Iterator[psycopg.Connection[Any]]:
+        with self._tx() as conn:
+            fenced = conn.execute(Q["fence"], {"run_id": lease.run_id, "token": lease.token})
+            if fenced.rowcount != 1:
+                raise LeaseLost(lease.run_id)
+            yield conn
+
+    def _write_entries(
+        self, conn: psycopg.Connection[Any], lease: Lease, entries: Sequence[JournalEntry]
+    ) -> None:
+        if not entries:
+            return
+        latest = list({entry.seq: entry for entry in entries}.values())  # last write per seq wins
+        conn.execute(
+            Q["write_entries"],
+            {
+                "run_id": lease.run_id,
+                "seqs": [e.seq for e in latest],
+                "kinds": [e.kind for e in latest],
+                "names": [e.name for e in latest],
+                "payloads": [e.payload_json for e in latest],
+            },
+        )
+        consuming = [e for e in latest if e.consumes_signal is not None]
+        if consuming:
+            taken = conn.execute(
+                Q["consume_signals"],
+                {
+                    "run_id": lease.run_id,
+                    "ids": [e.consumes_signal for e in consuming],
+                    "seqs": [e.seq for e in consuming],
+                },
+            ).rowcount
+            if taken != len(consuming):
+                raise StoreError(f"run {lease.run_id}: a signal was already consumed")
+
+    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
+        with self._fenced(lease) as conn:
+            self._write_entries(conn, lease, entries)
+
+    def suspend(
+        self,
+        lease: Lease,
+        entries: Sequence[JournalEntry],
+        *,
+        wake_at: float | None,
+        wake_on_signals: Sequence[str],
+    ) -> None:
+        with self._fenced(lease) as conn:
+            self._write_entries(conn, lease, entries)
+            will_wake = _one(
+                conn.execute(
+                    Q["suspend"],
+                    {
+                        "run_id": lease.run_id,
+                        "token": lease.token,
+                        "wake_at": wake_at,
+                        "signal_names": list(wake_on_signals),
+                    },
+                )
+            )
+            if will_wake:
+                conn.execute(Q["notify"])  # other nodes may be asleep past this due time
+
+    def finish(
+        self,
+        lease: Lease,
+        entries: Sequence[JournalEntry],
+        *,
+        status: str,
+        output_json: str | None,
+        error_json: str | None,
+    ) -> None:
+        with self._fenced(lease) as conn:
+            self._write_entries(conn, lease, entries)
+            conn.execute(
+                Q["finish"],
+                {
+                    "run_id": lease.run_id,
+                    "token": lease.token,
+                    "status": status,
+                    "output": output_json,
+                    "error": error_json,
+                },
+            )
+
+    def release(self, lease: Lease, *, delay: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                Q["release"], {"run_id": lease.run_id, "token": lease.token, "delay": delay}
+            )
+            if delay <= 0:
+                conn.execute(Q["notify"])
+
+    # -- versions ----------------------------------------------------------------------
+    def register_versions(self, instance: str, node: str, versions: Sequence[VersionRecord]) -> int:
+        if not versions:
+            return 0
+        arrays = {
+            "workflows": [v.workflow for v in versions],
+            "hashes": [v.version_hash for v in versions],
+            "versions": [v.version for v in versions],
+            "modules": [v.module for v in versions],
+            "qualnames": [v.qualname for v in versions],
+            "instance": instance,
+            "node": node,
+        }
+        with self._tx() as conn:
+            conn.execute(Q["upsert_versions"], arrays)
+            conn.execute(Q["upsert_version_nodes"], arrays)
+            unstuck = conn.execute(Q["unstick_runs"], arrays).rowcount
+            if unstuck:
+                conn.execute(Q["notify"])
+        return unstuck
+
+    def unregister_node(self, instance: str, node: str) -> None:
+        with self._tx() as conn:
+            conn.execute(Q["unregister_node"], {"instance": instance, "node": node})
+
+    def list_versions(self) -> list[VersionRow]:
+        with self._connection() as conn:
+            rows = conn.execute(Q["list_versions"]).fetchall()
+            holders: dict[tuple[str, str], list[tuple[str, str, float]]] = {}
+            for wf, vh, instance, node, seen in conn.execute(Q["list_version_nodes"]):
+                holders.setdefault((wf, vh), []).append((instance, node, seen))
+        return [
+            VersionRow(
+                wf, vh, version, module, qualname, first, last, tuple(holders.get((wf, vh), ()))
+            )
+            for wf, vh, version, module, qualname, first, last in rows
+        ]
+
+
+def _version_arrays(versions: Sequence[VersionKey]) -> dict[str, list[str]]:
+    return {"workflows": [w for w, _ in versions], "hashes": [h for _, h in versions]}
+
+
+def _one(cursor: psycopg.Cursor[Any]) -> Any:
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _stamp(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _run(row: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row["id"],
+        workflow=row["workflow"],
+        version_hash=row["version_hash"],
+        version=row["version"],
+        status=row["status"],
+        input_json=row["input"],
+        output_json=row["output"],
+        error_json=row["error"],
+        created_at=row["created_at"].timestamp(),
+        updated_at=row["updated_at"].timestamp(),
+        available_at=_stamp(row["available_at"]),
+        lease_owner=row["lease_owner"],
+        lease_token=row["lease_token"],
+        lease_expires_at=_stamp(row["lease_expires_at"]),
+    )
+
+
+def _redacted(conninfo: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "<unparsable PostgreSQL URL>"
+    host, port, name = (
+        params.get("host", "localhost"),
+        params.get("port", 5432),
+        params.get("dbname", ""),
+    )
+    return f"postgresql://{params.get('user', '')}@{host}:{port}/{name}"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Driver errors become ContinuumErrors at the store boundary."""
+    try:
+        yield
+    except psycopg_pool.PoolTimeout as exc:
+        raise DatabaseUnavailable(
+            f"no PostgreSQL connection became available ({exc}); the server may be down "
+            "or every pooled connection busy"
+        ) from exc
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"PostgreSQL unreachable: {exc}".strip()) from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"PostgreSQL error: {exc}".strip()) from exc

@@ -1,0 +1,76 @@
+-- Runs, their journal and signals, and the durable versions registry.
+
+CREATE TABLE continuum_runs (
+    id text PRIMARY KEY,
+    workflow text NOT NULL,
+    version_hash text NOT NULL,
+    version integer NOT NULL,
+    status text NOT NULL CHECK (status IN (
+        'pending', 'running', 'suspended', 'completed', 'failed', 'cancelled',
+        'stuck_unknown_version')),
+    input json,
+    output json,
+    error json,
+    -- When a waiting run becomes due; NULL while it waits only for a signal.
+    available_at timestamptz,
+    lease_owner text,
+    -- Incremented by every claim: the fencing token of the current attempt.
+    lease_token bigint NOT NULL DEFAULT 0,
+    lease_expires_at timestamptz,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+-- Claims read only these two partial indexes, so their cost does not grow with
+-- the number of runs that are waiting for a signal, sleeping far ahead, or done.
+CREATE INDEX continuum_runs_due ON continuum_runs (available_at)
+    WHERE status IN ('pending', 'suspended');
+CREATE INDEX continuum_runs_leased ON continuum_runs (lease_expires_at)
+    WHERE status = 'running';
+CREATE INDEX continuum_runs_by_status ON continuum_runs (status, created_at);
+CREATE INDEX continuum_runs_by_workflow ON continuum_runs (workflow, version_hash);
+
+CREATE TABLE continuum_journal (
+    run_id text NOT NULL REFERENCES continuum_runs (id) ON DELETE CASCADE,
+    seq integer NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    payload json,
+    recorded_at timestamptz NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+
+CREATE TABLE continuum_signals (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id text NOT NULL REFERENCES continuum_runs (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    payload json,
+    sent_at timestamptz NOT NULL,
+    consumed_seq integer
+);
+
+CREATE INDEX continuum_signals_pending ON continuum_signals (run_id, id)
+    WHERE consumed_seq IS NULL;
+
+CREATE TABLE continuum_workflow_versions (
+    workflow text NOT NULL,
+    version_hash text NOT NULL,
+    version integer NOT NULL,
+    module text NOT NULL,
+    qualname text NOT NULL,
+    first_seen_at timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL,
+    PRIMARY KEY (workflow, version_hash)
+);
+
+CREATE TABLE continuum_workflow_version_nodes (
+    workflow text NOT NULL,
+    version_hash text NOT NULL,
+    instance text NOT NULL,
+    node text NOT NULL,
+    loaded_at timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL,
+    PRIMARY KEY (workflow, version_hash, instance, node),
+    FOREIGN KEY (workflow, version_hash)
+        REFERENCES continuum_workflow_versions (workflow, version_hash) ON DELETE CASCADE
+);

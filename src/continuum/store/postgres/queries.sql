@@ -1,0 +1,209 @@
+-- All SQL of the PostgreSQL backend. Parameters are named; nothing is formatted in.
+-- Versions arrive as two parallel arrays, %(workflows)s and %(hashes)s.
+-- now() is the database clock: lease expiry and due times are its decision.
+
+-- name: lock_migrations
+SELECT pg_advisory_xact_lock(7206917391);
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS continuum_schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: applied_migrations
+SELECT version FROM continuum_schema_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO continuum_schema_migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM continuum_schema_migrations;
+
+-- name: now
+SELECT extract(epoch FROM now())::float8;
+
+-- name: notify
+SELECT pg_notify('continuum_wakeup', '');
+
+-- name: insert_run
+INSERT INTO continuum_runs
+    (id, workflow, version_hash, version, status, input, available_at, created_at, updated_at)
+VALUES (%(run_id)s, %(workflow)s, %(version_hash)s, %(version)s, 'pending', %(input)s,
+        now(), now(), now())
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
+-- name: get_run
+SELECT * FROM continuum_runs WHERE id = %(run_id)s;
+
+-- name: list_runs
+SELECT * FROM continuum_runs
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: cancel_run
+UPDATE continuum_runs
+SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
+    updated_at = now()
+WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING *;
+
+-- name: wake_for_signal
+-- Locks the row whatever its status, so a signal and a suspension of the same
+-- run are ordered: the suspension then sees the signal, or the signal sees the
+-- run suspended and makes it due.
+UPDATE continuum_runs
+SET available_at = CASE WHEN status = 'suspended' THEN now() ELSE available_at END,
+    updated_at = now()
+WHERE id = %(run_id)s;
+
+-- name: insert_signal
+INSERT INTO continuum_signals (run_id, name, payload, sent_at)
+VALUES (%(run_id)s, %(name)s, %(payload)s, now());
+
+-- name: claim
+-- %(known)s true takes runs of the listed versions, false runs of any other.
+WITH waiting AS (
+    SELECT id, available_at AS due FROM continuum_runs
+    WHERE status IN ('pending', 'suspended') AND available_at <= now()
+      AND ((workflow, version_hash) IN (
+          SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]))) = %(known)s
+    ORDER BY available_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), expired AS (
+    SELECT id, lease_expires_at AS due FROM continuum_runs
+    WHERE status = 'running' AND lease_expires_at <= now()
+      AND ((workflow, version_hash) IN (
+          SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]))) = %(known)s
+    ORDER BY lease_expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT id, due FROM (SELECT * FROM waiting UNION ALL SELECT * FROM expired) AS due_runs
+    ORDER BY due
+    LIMIT %(limit)s
+)
+UPDATE continuum_runs AS r
+SET status = 'running', lease_owner = %(node)s, lease_token = r.lease_token + 1,
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), updated_at = now()
+FROM chosen
+WHERE r.id = chosen.id
+RETURNING r.*, extract(epoch FROM now())::float8 AS db_now, chosen.due AS claimed_due;
+
+-- name: next_due
+SELECT extract(epoch FROM min(due) - now())::float8 FROM (
+    (SELECT available_at AS due FROM continuum_runs
+     WHERE status IN ('pending', 'suspended') AND available_at IS NOT NULL
+       AND (workflow, version_hash) IN (
+           SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]))
+     ORDER BY available_at LIMIT 1)
+    UNION ALL
+    (SELECT lease_expires_at FROM continuum_runs
+     WHERE status = 'running'
+       AND (workflow, version_hash) IN (
+           SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]))
+     ORDER BY lease_expires_at LIMIT 1)
+) AS upcoming;
+
+-- name: renew_leases
+UPDATE continuum_runs AS r
+SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(nodes)s::text[]) AS held (id, token, node)
+WHERE r.id = held.id AND r.lease_token = held.token AND r.lease_owner = held.node
+  AND r.status = 'running' AND r.lease_expires_at > now()
+RETURNING r.id, r.lease_token;
+
+-- name: fence
+UPDATE continuum_runs SET updated_at = now()
+WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
+  AND lease_expires_at > now();
+
+-- name: journal
+SELECT seq, kind, name, payload, extract(epoch FROM recorded_at)::float8 FROM continuum_journal
+WHERE run_id = %(run_id)s ORDER BY seq;
+
+-- name: pending_signals
+SELECT id, name, payload, extract(epoch FROM sent_at)::float8 FROM continuum_signals
+WHERE run_id = %(run_id)s AND consumed_seq IS NULL ORDER BY id;
+
+-- name: write_entries
+INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
+SELECT %(run_id)s, e.seq, e.kind, e.name, e.payload::json, now()
+FROM unnest(%(seqs)s::integer[], %(kinds)s::text[], %(names)s::text[], %(payloads)s::text[])
+    AS e (seq, kind, name, payload)
+ON CONFLICT (run_id, seq) DO UPDATE
+SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
+    recorded_at = excluded.recorded_at;
+
+-- name: consume_signals
+UPDATE continuum_signals AS s SET consumed_seq = c.seq
+FROM unnest(%(ids)s::bigint[], %(seqs)s::integer[]) AS c (id, seq)
+WHERE s.id = c.id AND s.run_id = %(run_id)s AND s.consumed_seq IS NULL;
+
+-- name: suspend
+UPDATE continuum_runs
+SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+    available_at = CASE
+        WHEN EXISTS (
+            SELECT 1 FROM continuum_signals
+            WHERE run_id = %(run_id)s AND consumed_seq IS NULL
+              AND name = ANY (%(signal_names)s::text[]))
+        THEN now()
+        ELSE to_timestamp(%(wake_at)s::float8)
+    END
+WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
+RETURNING available_at IS NOT NULL AS will_wake;
+
+-- name: finish
+UPDATE continuum_runs
+SET status = %(status)s, output = %(output)s, error = %(error)s, lease_owner = NULL,
+    lease_expires_at = NULL, available_at = NULL, updated_at = now()
+WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running';
+
+-- name: release
+UPDATE continuum_runs
+SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL,
+    available_at = now() + make_interval(secs => %(delay)s), updated_at = now()
+WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running';
+
+-- name: upsert_versions
+INSERT INTO continuum_workflow_versions
+    (workflow, version_hash, version, module, qualname, first_seen_at, last_seen_at)
+SELECT v.workflow, v.version_hash, v.version, v.module, v.qualname, now(), now()
+FROM unnest(%(workflows)s::text[], %(hashes)s::text[], %(versions)s::integer[],
+            %(modules)s::text[], %(qualnames)s::text[])
+    AS v (workflow, version_hash, version, module, qualname)
+ON CONFLICT (workflow, version_hash) DO UPDATE
+SET version = excluded.version, module = excluded.module, qualname = excluded.qualname,
+    last_seen_at = excluded.last_seen_at;
+
+-- name: upsert_version_nodes
+INSERT INTO continuum_workflow_version_nodes
+    (workflow, version_hash, instance, node, loaded_at, last_seen_at)
+SELECT v.workflow, v.version_hash, %(instance)s, %(node)s, now(), now()
+FROM unnest(%(workflows)s::text[], %(hashes)s::text[]) AS v (workflow, version_hash)
+ON CONFLICT (workflow, version_hash, instance, node) DO UPDATE
+SET last_seen_at = excluded.last_seen_at;
+
+-- name: unstick_runs
+UPDATE continuum_runs SET status = 'suspended', available_at = now(), updated_at = now()
+WHERE status = 'stuck_unknown_version'
+  AND (workflow, version_hash) IN (
+      SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]));
+
+-- name: unregister_node
+DELETE FROM continuum_workflow_version_nodes WHERE instance = %(instance)s AND node = %(node)s;
+
+-- name: list_versions
+SELECT workflow, version_hash, version, module, qualname,
+       extract(epoch FROM first_seen_at)::float8, extract(epoch FROM last_seen_at)::float8
+FROM continuum_workflow_versions ORDER BY workflow, first_seen_at;
+
+-- name: list_version_nodes
+SELECT workflow, version_hash, instance, node, extract(epoch FROM last_seen_at)::float8
+FROM continuum_workflow_version_nodes ORDER BY instance, node;

@@ -1,0 +1,76 @@
+-- The whole schema, as a fresh install creates it. Migrations bring older
+-- databases to exactly this; a test proves it. Times are seconds since the epoch.
+
+CREATE TABLE continuum_runs (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    version_hash TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN (
+        'pending', 'running', 'suspended', 'completed', 'failed', 'cancelled',
+        'stuck_unknown_version')),
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    -- When a waiting run becomes due; NULL while it waits only for a signal.
+    available_at REAL,
+    lease_owner TEXT,
+    -- Incremented by every claim: the fencing token of the current attempt.
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    lease_expires_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+-- Claims read only these two small partial indexes, however many runs have ended.
+CREATE INDEX continuum_runs_due ON continuum_runs (available_at)
+    WHERE status IN ('pending', 'suspended');
+CREATE INDEX continuum_runs_leased ON continuum_runs (lease_expires_at)
+    WHERE status = 'running';
+CREATE INDEX continuum_runs_by_status ON continuum_runs (status, created_at);
+CREATE INDEX continuum_runs_by_workflow ON continuum_runs (workflow, version_hash);
+
+CREATE TABLE continuum_journal (
+    run_id TEXT NOT NULL REFERENCES continuum_runs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    payload TEXT,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE continuum_signals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES continuum_runs (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    payload TEXT,
+    sent_at REAL NOT NULL,
+    consumed_seq INTEGER
+);
+
+CREATE INDEX continuum_signals_pending ON continuum_signals (run_id, id)
+    WHERE consumed_seq IS NULL;
+
+CREATE TABLE continuum_workflow_versions (
+    workflow TEXT NOT NULL,
+    version_hash TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    module TEXT NOT NULL,
+    qualname TEXT NOT NULL,
+    first_seen_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    PRIMARY KEY (workflow, version_hash)
+);
+
+CREATE TABLE continuum_workflow_version_nodes (
+    workflow TEXT NOT NULL,
+    version_hash TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    node TEXT NOT NULL,
+    loaded_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    PRIMARY KEY (workflow, version_hash, instance, node),
+    FOREIGN KEY (workflow, version_hash)
+        REFERENCES continuum_workflow_versions (workflow, version_hash) ON DELETE CASCADE
+);
