@@ -26,7 +26,7 @@ import psycopg_pool
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 
-from continuum.errors import DatabaseUnavailable, LeaseLost, StoreError
+from continuum.errors import ConfigurationError, DatabaseUnavailable, LeaseLost, StoreError
 from continuum.store.base import (
     Claim,
     History,
@@ -70,6 +70,9 @@ class PostgresStore(Store):
         self.url = _redacted(database)
         self._conninfo = database
         self._owns_pool = True
+        given = _conninfo_params(database).get("connect_timeout")
+        if given:  # the URL's own connect_timeout also bounds the wait for the first connection
+            connect_timeout = float(given)
         self._pool = psycopg_pool.ConnectionPool(
             database,
             min_size=1,
@@ -446,12 +449,16 @@ def _run(row: dict[str, Any]) -> RunRecord:
     )
 
 
+def _conninfo_params(conninfo: str) -> dict[str, Any]:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(f"bad PostgreSQL URL: {exc}") from None
+
+
 def _redacted(conninfo: str) -> str:
     """The URL without its password, for messages and logs."""
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError:
-        return "<unparsable PostgreSQL URL>"
+    params = _conninfo_params(conninfo)
     host, port, name = (
         params.get("host", "localhost"),
         params.get("port", 5432),

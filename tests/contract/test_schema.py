@@ -1,0 +1,100 @@
+"""Migrations applied in order give exactly the schema a fresh install gets."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from continuum.store import open_store
+from continuum.store.postgres import MIGRATIONS as PG_MIGRATIONS
+from continuum.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from continuum.store.sqlite import _statements
+from tests.pgcluster import PostgresCluster
+
+
+def _squash(sql: str | None) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql or "")).strip()
+
+
+def describe_sqlite(path: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(path)
+    try:
+        objects = conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE name LIKE 'continuum%' AND name != 'continuum_schema_migrations' ORDER BY name"
+        ).fetchall()
+        described: dict[str, Any] = {}
+        for kind, name, table, sql in objects:
+            described[name] = (kind, table, _squash(sql))
+            if kind == "table":
+                described[f"{name}.columns"] = conn.execute(f"PRAGMA table_info({name})").fetchall()
+        return described
+    finally:
+        conn.close()
+
+
+def describe_postgres(url: str) -> dict[str, Any]:
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_name LIKE 'continuum%' "
+            "AND table_name != 'continuum_schema_migrations' ORDER BY table_name, column_name"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'continuum%' "
+            "AND tablename != 'continuum_schema_migrations' ORDER BY indexname"
+        ).fetchall()
+        constraints = conn.execute(
+            "SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid::regclass::text LIKE 'continuum%' "
+            "AND conrelid::regclass::text != 'continuum_schema_migrations' ORDER BY 1, 2"
+        ).fetchall()
+    return {"columns": columns, "indexes": indexes, "constraints": constraints}
+
+
+def test_sqlite_migrations_reach_the_fresh_schema(tmp_path: Path) -> None:
+    fresh, migrated = tmp_path / "fresh.db", tmp_path / "migrated.db"
+    store = open_store(f"sqlite:///{fresh}")
+    store.migrate()
+    assert store.schema_version() == SQLITE_MIGRATIONS[-1].version
+    store.close()
+    conn = sqlite3.connect(migrated)
+    for migration in SQLITE_MIGRATIONS:
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+    conn.commit()
+    conn.close()
+    assert describe_sqlite(migrated) == describe_sqlite(fresh)
+    assert describe_sqlite(fresh)  # not two empty descriptions
+
+
+@pytest.mark.skipif(
+    "postgres" not in __import__("tests.conftest").conftest.BACKENDS,
+    reason="PostgreSQL tests disabled",
+)
+def test_postgres_migrations_reach_the_fresh_schema(pg_cluster: PostgresCluster) -> None:
+    fresh, migrated = pg_cluster.create_database(), pg_cluster.create_database()
+    store = open_store(fresh)
+    store.migrate()
+    assert store.schema_version() == PG_MIGRATIONS[-1].version
+    store.close()
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        for migration in PG_MIGRATIONS:
+            conn.execute(migration.sql.encode())
+    assert describe_postgres(migrated) == describe_postgres(fresh)
+    assert describe_postgres(fresh)["indexes"]
+
+
+def test_an_older_database_is_brought_up_to_date(backend_url: str) -> None:
+    """A database migrated by hand to version 1 is recognised and left consistent."""
+    store = open_store(backend_url)
+    store.migrate()
+    before = store.schema_version()
+    store.migrate()  # nothing pending: nothing changes
+    assert store.schema_version() == before
+    store.close()

@@ -1,0 +1,210 @@
+"""What only PostgreSQL does: NOTIFY wakeups, pools, reconnection, plans, concurrent boots."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+import psycopg_pool
+import pytest
+
+import continuum
+from continuum.errors import ConfigurationError, DatabaseUnavailable, StoreError
+from continuum.store import NewRun, open_store
+from continuum.store.postgres import Q
+from tests.conftest import BACKENDS
+from tests.engine import flows
+from tests.pgcluster import PostgresCluster, free_port
+
+pytestmark = pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL tests disabled")
+MakeApp = Callable[..., continuum.Continuum]
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster) -> str:
+    return pg_cluster.create_database()
+
+
+@pytest.fixture
+def make_app() -> Iterator[MakeApp]:
+    """Instances on a database named per call; shut down before their server goes."""
+    made: list[continuum.Continuum] = []
+
+    def make(**options: object) -> continuum.Continuum:
+        options.setdefault("poll_interval", 0.05)
+        options.setdefault("lease_seconds", 5.0)
+        app = continuum.Continuum(**options)  # type: ignore[arg-type]
+        made.append(app)
+        return app.boot()
+
+    yield make
+    for app in reversed(made):
+        app.shutdown(timeout=10)
+
+
+def test_notify_wakes_an_idle_dispatcher_long_before_its_poll(
+    pg_url: str, make_app: MakeApp
+) -> None:
+    make_app(name="worker", database=pg_url, poll_interval=30)
+    client = make_app(name="client", database=pg_url, dispatch=False)
+    time.sleep(0.2)  # let the worker settle into its 30 s idle wait
+    started = time.monotonic()
+    run_id = client.start(flows.WaitsForApproval)
+    while client.get(run_id).status != "suspended":
+        assert time.monotonic() - started < 5, "the start did not wake the worker"
+        time.sleep(0.005)
+    signalled = time.monotonic()
+    client.signal(run_id, "approval", "ok")
+    assert client.result(run_id, timeout=5)["approval"] == "ok"
+    assert time.monotonic() - signalled < 5
+
+
+def test_listener_reconnects_after_a_server_restart(make_app: MakeApp) -> None:
+    cluster = PostgresCluster().start()
+    try:
+        url = cluster.create_database()
+        worker = make_app(name="worker", database=url, poll_interval=30)
+        client = make_app(name="client", database=url, dispatch=False)
+        assert client.result(client.start(flows.ThreeSteps), timeout=5)
+        cluster.restart()
+        deadline = time.monotonic() + 30
+        while True:  # the first calls after a restart may meet dead connections
+            try:
+                run_id = client.start(flows.ThreeSteps)
+                break
+            except DatabaseUnavailable:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        # Woken by NOTIFY once the listener is back, not by the 30 s poll.
+        assert client.result(run_id, timeout=15) == ["did a", "did b", "did c"]
+        worker.shutdown()
+        client.shutdown()
+    finally:
+        cluster.remove()
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_pool_of_your_own(pg_url: str, autocommit: bool) -> None:
+    pool = psycopg_pool.ConnectionPool(
+        pg_url, kwargs={"autocommit": autocommit}, min_size=1, max_size=12, open=True
+    )
+    try:
+        with continuum.Continuum(database=pool, poll_interval=0.05) as app:
+            run_id = app.start(flows.WaitsForApproval)
+            app.signal(run_id, "approval", 1)
+            assert app.result(run_id, timeout=10)["approval"] == 1
+            assert "postgresql://postgres@127.0.0.1" in app.store.url
+        with pool.connection() as conn:  # shutdown left the pool to its owner
+            assert conn.execute("SELECT count(*) FROM continuum_runs").fetchone() == (1,)
+    finally:
+        pool.close()
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL"):
+        continuum.Continuum(database=url).boot()
+    assert time.monotonic() - started < 10
+
+
+def test_bad_url_and_driver_errors_are_continuum_errors(pg_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="bad PostgreSQL URL"):
+        open_store("postgresql://x@host/db?nonsense_option=1")
+    store = open_store(pg_url)
+    store.migrate()
+    try:
+        with pytest.raises(StoreError, match="PostgreSQL error"):
+            store.list_runs(status=None, workflow=None, limit=-1)
+    finally:
+        store.close()
+
+
+def test_claims_read_the_partial_index_not_the_table(pg_url: str) -> None:
+    store = open_store(pg_url)
+    store.migrate()
+    store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO continuum_runs (id, workflow, version_hash, version, status, "
+            "created_at, updated_at) SELECT 'done-' || i, 'wf', 'h', 1, 'completed', now(), now() "
+            "FROM generate_series(1, 20000) AS i"
+        )
+        conn.execute("ANALYZE continuum_runs")
+        query = Q["claim"].replace("%(known)s", "true")
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "EXPLAIN " + query,
+                {
+                    "node": "n",
+                    "limit": 10,
+                    "lease_seconds": 30.0,
+                    "workflows": ["wf"],
+                    "hashes": ["h"],
+                },
+            )
+        )
+    # Due runs come from the partial index; leased runs from an index on status.
+    # Neither reads the 20,000 finished runs.
+    assert "Index Scan using continuum_runs_due" in plan
+    assert "Seq Scan" not in plan
+
+
+def test_concurrent_migrations_make_one_schema(pg_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def boot() -> None:
+        store = open_store(pg_url)
+        try:
+            barrier.wait()
+            store.migrate()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=boot) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT version FROM continuum_schema_migrations").fetchall() == [(1,)]
+
+
+@pytest.fixture
+def two_stores(pg_url: str) -> Iterator[tuple[object, object]]:
+    a, b = open_store(pg_url), open_store(pg_url)
+    a.migrate()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_concurrent_claims_never_share_a_run(two_stores: tuple[object, object]) -> None:
+    a, b = two_stores
+    for i in range(200):
+        a.create_run(NewRun(f"r{i}", "wf", "h", 1, "null"))  # type: ignore[attr-defined]
+    taken: dict[str, list[str]] = {"a": [], "b": []}
+
+    def claim(name: str, store: object) -> None:
+        while True:
+            claims = store.claim_runs(  # type: ignore[attr-defined]
+                name, limit=7, lease_seconds=60, versions=[("wf", "h")], known=True
+            )
+            if not claims:
+                return
+            taken[name] += [c.run.run_id for c in claims]
+
+    threads = [threading.Thread(target=claim, args=item) for item in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken["a"] + taken["b"]) == sorted(f"r{i}" for i in range(200))
+    assert taken["a"] and taken["b"]
