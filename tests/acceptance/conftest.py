@@ -14,13 +14,34 @@ import pytest
 ROOT = Path(__file__).parents[2]
 
 
+def wait_ready(proc: subprocess.Popen[str]) -> None:
+    """Block until the worker printed "ready" (or fail with what it printed instead)."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"worker did not start: {line}{err}")
+
+
 @pytest.fixture
 def spawn_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
-    def spawn(url: str, node: str, lease: float = 5.0) -> subprocess.Popen[str]:
+    def spawn(
+        url: str, node: str, lease: float = 5.0, *extra: str, wait: bool = True
+    ) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.acceptance.worker", url, node, str(lease)],
+            [
+                sys.executable,
+                "-m",
+                "tests.acceptance.worker",
+                url,
+                node,
+                "--lease",
+                str(lease),
+                *extra,
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -28,13 +49,8 @@ def spawn_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         started.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until booted (or the process died)
-        if line.strip() != "ready":
-            proc.kill()
-            raise AssertionError(
-                f"worker {node} did not start: {proc.stderr.read() if proc.stderr else ''}"
-            )
+        if wait:
+            wait_ready(proc)  # blocks until booted (or the process died)
         return proc
 
     yield spawn

@@ -25,10 +25,18 @@ def record(log: str, run: str, step: str) -> str:
 
 @continuum.activity
 def hold(log: str, run: str, step: str, release_file: str) -> str:
-    """Log the start, then wait until `release_file` exists."""
+    """Log the start, wait until `release_file` exists; return which process did it."""
     _append(log, f"{run} {step}-start {os.getpid()}")
     while not os.path.exists(release_file):
         time.sleep(0.01)
+    _append(log, f"{run} {step} {os.getpid()}")
+    return f"{step}@{os.getpid()}"
+
+
+@continuum.activity
+def work(log: str, run: str, step: str) -> str:
+    """A short piece of work (a few milliseconds), so that kills land inside activities."""
+    time.sleep(0.005)
     _append(log, f"{run} {step} {os.getpid()}")
     return step
 
@@ -36,6 +44,11 @@ def hold(log: str, run: str, step: str, release_file: str) -> str:
 class Ledger(continuum.Workflow):
     def run(self, input):
         return [record(input["log"], input["run"], s) for s in ("a", "b", "c")]
+
+
+class Busy(continuum.Workflow):
+    def run(self, input):
+        return [work(input["log"], input["run"], s) for s in ("a", "b", "c")]
 
 
 class Crashable(continuum.Workflow):

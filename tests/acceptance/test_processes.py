@@ -72,7 +72,7 @@ def test_sigkilled_worker_run_completes_elsewhere_without_rerunning_journaled_wo
 
         survivor = spawn_worker(backend_url, "survivor", lease=1.0)
         release.touch()
-        assert client.result(run_id, timeout=30) == ["a", "b", "c"]
+        assert client.result(run_id, timeout=30) == ["a", f"b@{survivor.pid}", "c"]
     steps = Counter(step for _, step, _ in lines(log))
     assert steps["a"] == 1, "a journaled activity ran again"
     assert steps["b-start"] == 2 and steps["b"] == 1  # at-least-once: the interrupted one re-ran
