@@ -78,7 +78,6 @@ class Dispatcher:
         self._queue: queue.SimpleQueue[_InFlight | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._next_probe = 0.0
-        self._stop_listening: Callable[[], None] = lambda: None
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -96,7 +95,6 @@ class Dispatcher:
         ]
         for thread in self._threads:
             thread.start()
-        self._stop_listening = self._store.listen(self.wake)
 
     def stop(self, timeout: float) -> bool:
         """Stop claiming; attempts stop at their next safe point and hand their runs back.
@@ -105,7 +103,6 @@ class Dispatcher:
         at the deadline; its lease then simply expires.
         """
         self._stopping.set()
-        self._stop_listening()
         self._wake.set()
         for _ in range(self._concurrency):
             self._queue.put(None)

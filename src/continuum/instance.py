@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -96,6 +96,7 @@ class Continuum:
         self._synced_generation = -1
         self._synced_at = 0.0
         self._settled = threading.Condition()
+        self._stop_listening: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------------------
     def boot(self) -> Continuum:
@@ -128,6 +129,10 @@ class Continuum:
                 on_loop=self._sync_versions,
             )
             self._dispatcher.start()
+        handlers: dict[str, Callable[[str], None]] = {"settled": self._on_settled_elsewhere}
+        if self._dispatcher is not None:
+            handlers["wakeup"] = lambda _: self._wake()
+        self._stop_listening = store.listen(handlers)
         with _booted_lock:
             _booted[self.name] = self
         return self
@@ -140,6 +145,7 @@ class Continuum:
         with _booted_lock:
             if _booted.get(self.name) is self:
                 del _booted[self.name]
+        self._stop_listening()
         if self._dispatcher is not None:
             if not self._dispatcher.stop(timeout):
                 logger.warning(
@@ -253,8 +259,8 @@ class Continuum:
         pass first (the run goes on).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        # Runs settled here wake us at once; runs settled by other nodes are polled,
-        # quickly at first and then every poll_interval.
+        # Runs settled here, or elsewhere on a backend that notifies, wake us at once;
+        # otherwise the run is polled, quickly at first and then every poll_interval.
         pause = 0.002
         while True:
             record = self._record(run_id)
@@ -330,6 +336,9 @@ class Continuum:
             self._dispatcher.wake()
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        self._notify_settled()
+
+    def _on_settled_elsewhere(self, run_id: str) -> None:
         self._notify_settled()
 
     def _notify_settled(self) -> None:

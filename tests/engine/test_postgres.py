@@ -208,3 +208,22 @@ def test_concurrent_claims_never_share_a_run(two_stores: tuple[object, object]) 
         t.join()
     assert sorted(taken["a"] + taken["b"]) == sorted(f"r{i}" for i in range(200))
     assert taken["a"] and taken["b"]
+
+
+def test_result_wakes_when_another_node_settles_the_run(pg_url: str, make_app: MakeApp) -> None:
+    make_app(name="worker", database=pg_url)
+    client = make_app(name="client", database=pg_url, dispatch=False, poll_interval=30)
+    run_id = client.start(flows.WaitsForApproval)
+    returned: list[float] = []
+    waiter = threading.Thread(
+        target=lambda: (client.result(run_id, timeout=60), returned.append(time.monotonic()))
+    )
+    waiter.start()
+    # Let the waiter's polling back off to seconds, so only a notification is quick.
+    time.sleep(2.5)
+    client.signal(run_id, "approval")
+    while client.store.get_run(run_id).status != "completed":  # type: ignore[union-attr]
+        time.sleep(0.005)
+    completed = time.monotonic()
+    waiter.join(30)
+    assert returned and returned[0] - completed < 0.5

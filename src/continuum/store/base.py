@@ -9,7 +9,7 @@ the lease has not expired by the database clock (fencing).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 VersionKey = tuple[str, str]
@@ -138,10 +138,12 @@ class Store(ABC):
     def schema_version(self) -> int:
         """The latest applied migration (0 for an empty database)."""
 
-    def listen(self, on_wakeup: Callable[[], None]) -> Callable[[], None]:
-        """Call `on_wakeup` whenever another process makes a run due; returns a stop function.
+    def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
+        """Subscribe to what other processes do; returns a function that stops listening.
 
-        Backends without notifications rely on polling and return a no-op.
+        Topics: "wakeup" (a run became due; payload empty) and "settled" (a run
+        ended; payload its id). Handlers run on a listener thread and must be
+        quick. Backends without notifications rely on polling and return a no-op.
         """
         return lambda: None
 

@@ -7,8 +7,10 @@ or signal is ordered before or after it, never interleaved. `now()` is the
 clock for leases and due times.
 
 Starting, signalling or suspending a run sends `NOTIFY continuum_wakeup` in the
-same transaction; each dispatcher listens on its own connection and looks for
-work as soon as one arrives. A lost notification only costs a poll interval.
+same transaction, and ending one `NOTIFY continuum_settled`; each instance
+listens on one connection of its own, so dispatchers look for work and callers
+of `result()` wake as soon as one arrives. A lost notification only costs a
+poll interval.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import datetime as dt
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,7 +47,7 @@ from continuum.store.sqlfile import load_queries, plan_migrations, read_migratio
 Q = load_queries(__name__, "queries.sql")
 MIGRATIONS = read_migrations(__name__)
 SCHEMA = read_schema(__name__)
-CHANNEL = "continuum_wakeup"
+CHANNELS = {"wakeup": "continuum_wakeup", "settled": "continuum_settled"}
 
 logger = logging.getLogger("continuum.store.postgres")
 
@@ -176,6 +178,8 @@ class PostgresStore(Store):
         with self._tx() as conn:
             cur = conn.cursor(row_factory=dict_row)
             row = cur.execute(Q["cancel_run"], {"run_id": run_id}).fetchone()
+            if row is not None:
+                conn.execute(Q["notify_settled"], {"run_id": run_id})
         return None if row is None else _run(row)
 
     def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
@@ -241,26 +245,34 @@ class PostgresStore(Store):
             }
         return [lease for lease in leases if (lease.run_id, lease.token) not in renewed]
 
-    def listen(self, on_wakeup: Callable[[], None]) -> Callable[[], None]:
+    def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
+        by_channel = {CHANNELS[topic]: handler for topic, handler in handlers.items()}
         stop = threading.Event()
         self._listeners.append(stop)
         thread = threading.Thread(
-            target=self._listen_loop, args=(on_wakeup, stop), name="continuum listener", daemon=True
+            target=self._listen_loop,
+            args=(by_channel, stop),
+            name="continuum listener",
+            daemon=True,
         )
         thread.start()
         return stop.set
 
-    def _listen_loop(self, on_wakeup: Callable[[], None], stop: threading.Event) -> None:
+    def _listen_loop(
+        self, handlers: Mapping[str, Callable[[str], None]], stop: threading.Event
+    ) -> None:
         backoff = 0.1
         while not stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    for channel in handlers:
+                        conn.execute(f"LISTEN {channel}")  # fixed names, never user input
                     backoff = 0.1
-                    on_wakeup()  # whatever was sent while nobody listened
+                    for handler in handlers.values():
+                        handler("")  # whatever was sent while nobody listened
                     while not stop.is_set():
-                        for _ in conn.notifies(timeout=0.5):
-                            on_wakeup()
+                        for note in conn.notifies(timeout=0.5):
+                            handlers[note.channel](note.payload)
             except psycopg.Error as exc:
                 if stop.is_set():
                     return
@@ -359,6 +371,7 @@ class PostgresStore(Store):
     ) -> None:
         with self._fenced(lease) as conn:
             self._write_entries(conn, lease, entries)
+            conn.execute(Q["notify_settled"], {"run_id": lease.run_id})
             conn.execute(
                 Q["finish"],
                 {

@@ -27,6 +27,9 @@ SELECT extract(epoch FROM now())::float8;
 -- name: notify
 SELECT pg_notify('continuum_wakeup', '');
 
+-- name: notify_settled
+SELECT pg_notify('continuum_settled', %(run_id)s);
+
 -- name: insert_run
 INSERT INTO continuum_runs
     (id, workflow, version_hash, version, status, input, available_at, created_at, updated_at)
