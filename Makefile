@@ -26,7 +26,7 @@ pytest: $(VENV)/.dev postgres-binaries
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev postgres-binaries
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # The tests start their own throwaway PostgreSQL server from these binaries.
 postgres-binaries:
