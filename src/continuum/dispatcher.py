@@ -78,6 +78,7 @@ class Dispatcher:
         self._queue: queue.SimpleQueue[_InFlight | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._next_probe = 0.0
+        self._reserved = 0
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -115,6 +116,28 @@ class Dispatcher:
         """Look for due runs now (a local start or signal)."""
         self._wake.set()
 
+    def try_reserve(self) -> bool:
+        """Hold a free worker slot for a run this node is about to start itself."""
+        with self._lock:
+            if self._stopping.is_set() or self._free() <= 0:
+                return False
+            self._reserved += 1
+            return True
+
+    def adopt(self, claim: Claim) -> None:
+        """Run a claim made outside the claim loop, in a slot held by `try_reserve`."""
+        with self._lock:
+            self._reserved -= 1
+        self._dispatch(claim)
+
+    def unreserve(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+        self._wake.set()
+
+    def _free(self) -> int:
+        return self._concurrency - len(self._inflight) - self._reserved
+
     def busy(self) -> int:
         return len(self._inflight)
 
@@ -141,7 +164,7 @@ class Dispatcher:
             self._next_probe = now + self._probe_every
             self._probe_unknown()
         versions = self._known_versions()
-        free = self._concurrency - len(self._inflight)
+        free = self._free()
         if free > 0 and versions:
             claims = self._store.claim_runs(
                 self._node,

@@ -37,7 +37,7 @@ from continuum.registry import VersionKey, entrypoints
 from continuum.runs import RunInfo
 from continuum.runtime.attempt import Outcome
 from continuum.store import NewRun, Store, open_store
-from continuum.store.base import STATUSES, TERMINAL_STATUSES, RunRecord
+from continuum.store.base import STATUSES, TERMINAL_STATUSES, Claim, Lease, RunRecord
 from continuum.versions import VersionRegistry, version_records
 from continuum.workflow import Workflow, entrypoint_of
 
@@ -203,18 +203,35 @@ class Continuum:
             )
         input_json = serialization.dumps(input, what="the workflow input")
         self._sync_versions()
-        record, created = store.create_run(
-            NewRun(
-                run_id, entrypoint.workflow, entrypoint.version_hash, entrypoint.version, input_json
-            )
+        new = NewRun(
+            run_id, entrypoint.workflow, entrypoint.version_hash, entrypoint.version, input_json
         )
+        # A node with a free worker slot runs what it starts: the run is inserted
+        # already leased to it, with no notification and no separate claim.
+        dispatcher = self._dispatcher
+        eager = dispatcher is not None and self._runs_here(entrypoint) and dispatcher.try_reserve()
+        try:
+            record, created = store.create_run(
+                new, lease_to=self.node if eager else None, lease_seconds=self.lease_seconds
+            )
+        except BaseException:
+            if eager:
+                dispatcher.unreserve()  # type: ignore[union-attr]
+            raise
+        if eager:
+            assert dispatcher is not None
+            if created:
+                lease = Lease(run_id, self.node, record.lease_token)
+                dispatcher.adopt(Claim(record, lease, db_now=record.updated_at))
+            else:
+                dispatcher.unreserve()
+        elif created:
+            self._wake()
         if not created and record.workflow != entrypoint.workflow:
             raise ConfigurationError(
                 f"run id {run_id!r} already names a run of {record.workflow}, not "
                 f"{entrypoint.workflow}; choose another run_id"
             )
-        if created:
-            self._wake()
         return run_id
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
@@ -306,6 +323,9 @@ class Continuum:
         if record is None:
             raise RunNotFound(run_id)
         return record
+
+    def _runs_here(self, entrypoint: type[Workflow]) -> bool:
+        return self._workflows is None or entrypoint.workflow in self._workflows
 
     def _set_workflows(self, workflows: frozenset[str] | None) -> None:
         self._workflows = workflows

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from continuum.errors import LeaseLost, SchemaError
+from continuum.errors import LeaseLost, SchemaError, StoreError
 from continuum.store import JournalEntry, Lease, NewRun, Store, VersionRecord, open_store
 from tests.conftest import raw_sql
 
@@ -176,8 +176,6 @@ def test_signal_wakes_a_suspended_run_and_is_consumed_once(store: Store) -> None
     assert (signal.name, signal.payload_json) == ("go", '{"x":1}')
     store.record(claim.lease, [entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)])
     assert store.load_history("r").pending_signals == []
-    with pytest.raises(Exception):
-        store.record(claim.lease, [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)])
 
 
 def test_signal_sent_while_running_is_not_lost_at_suspension(store: Store) -> None:
@@ -191,10 +189,33 @@ def test_signal_sent_while_running_is_not_lost_at_suspension(store: Store) -> No
 
 def test_unrelated_pending_signal_does_not_make_a_run_due(store: Store) -> None:
     store.create_run(new_run("r"))
+    store.send_signal("r", "other", "null")  # before the attempt: the claim clears its mark
+    claim = claim_one(store)
+    store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
+    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
+
+
+def test_any_signal_during_an_attempt_wakes_the_run_once_after_it(store: Store) -> None:
+    # The run cannot tell which signal arrived while it ran, so it looks once more.
+    store.create_run(new_run("r"))
     claim = claim_one(store)
     store.send_signal("r", "other", "null")
     store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
+    again = claim_one(store)
+    store.suspend(again.lease, [], wake_at=None, wake_on_signals=["go"])
     assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
+
+
+def test_a_taken_signal_cannot_be_taken_again(store: Store) -> None:
+    store.create_run(new_run("r"))
+    store.send_signal("r", "go", "1")
+    claim = claim_one(store)
+    [signal] = store.load_history("r").pending_signals
+    take = entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)
+    store.record(claim.lease, [take])
+    with pytest.raises(StoreError, match="already consumed"):
+        store.record(claim.lease, [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)])
+    assert [e.seq for e in store.load_history("r").entries] == [0]  # nothing of it written
 
 
 def test_cancel_revokes_the_lease(store: Store) -> None:

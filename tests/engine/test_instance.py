@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -361,3 +362,46 @@ def test_reloaded_module_keeps_old_runs_on_old_code(
     hashes = {r.version_hash for r in app.store.list_versions() if r.workflow.endswith("Greeter")}
     assert hashes == {app.get(old_run).version_hash, app.get(new_run).version_hash}
     sys.modules.pop("greeter_flows", None)
+
+
+# -- eager start: a node runs what it starts when it has room ------------------------------
+
+
+def test_a_node_with_room_runs_what_it_starts(make_app: MakeApp) -> None:
+    app = make_app(name="eager", node="eager-node", concurrency=2)
+    run_id = app.start(flows.Gated, "gate-1")
+    record = app.store.get_run(run_id)
+    assert record is not None  # leased to this node by the insert itself: no claim
+    assert (record.status, record.lease_owner, record.lease_token) == ("running", "eager-node", 1)
+    flows.GATES.setdefault("gate-1", threading.Event()).set()
+    assert app.result(run_id, timeout=10) == ["gate-1", "did after-gate"]
+
+
+def test_a_full_node_leaves_new_runs_to_the_claim_loop(make_app: MakeApp) -> None:
+    app = make_app(name="full", node="full-node", concurrency=1)
+    flows.GATES["busy"] = threading.Event()
+    busy = app.start(flows.Gated, "busy")
+    wait_until(lambda: flows.CALLS["busy"] == 1)
+    queued = app.start(flows.ThreeSteps)
+    record = app.store.get_run(queued)
+    assert record is not None and record.status == "pending" and record.lease_owner is None
+    flows.GATES["busy"].set()
+    assert app.result(queued, timeout=10) == ["did a", "did b", "did c"]
+    assert app.result(busy, timeout=10)[0] == "busy"
+
+
+def test_a_node_does_not_take_runs_of_workflows_it_does_not_run(make_app: MakeApp) -> None:
+    app = make_app(name="picky", workflow_modules=[flows.ThreeSteps])
+    run_id = app.start(Other)
+    record = app.store.get_run(run_id)
+    assert record is not None and record.lease_owner is None
+    app.cancel(run_id)
+
+
+def test_an_idempotent_restart_of_an_eager_run_starts_nothing(make_app: MakeApp) -> None:
+    app = make_app(name="again", concurrency=4)
+    app.start(flows.ThreeSteps, run_id="same")
+    app.start(flows.ThreeSteps, run_id="same")
+    assert app.result("same", timeout=10) == ["did a", "did b", "did c"]
+    assert flows.CALLS["a"] == 1
+    assert app._dispatcher is not None and app._dispatcher._reserved == 0

@@ -149,8 +149,14 @@ class Store(ABC):
 
     # -- runs ----------------------------------------------------------------------
     @abstractmethod
-    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
-        """Insert a `pending`, due run; if the id exists return it and False."""
+    def create_run(
+        self, new: NewRun, *, lease_to: str | None = None, lease_seconds: float = 0.0
+    ) -> tuple[RunRecord, bool]:
+        """Insert a `pending`, due run; if the id exists return it and False.
+
+        With `lease_to`, the new run is inserted already `running` under a lease
+        (token 1) held by that node, which then executes it itself.
+        """
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -183,6 +189,8 @@ class Store(ABC):
         Due means `pending`/`suspended` with `available_at` reached, or `running`
         with an expired lease. `known=True` takes only runs whose (workflow,
         version_hash) is in `versions`; `known=False` only those that are not.
+        A claim clears `available_at`; a signal sent while the run is leased sets
+        it again, which `suspend` reads as "wake at once".
         """
 
     @abstractmethod

@@ -140,21 +140,22 @@ class PostgresStore(Store):
             return int(_one(conn.execute(Q["schema_version"])))
 
     # -- runs ------------------------------------------------------------------------
-    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
-        with self._tx() as conn:
+    def create_run(
+        self, new: NewRun, *, lease_to: str | None = None, lease_seconds: float = 0.0
+    ) -> tuple[RunRecord, bool]:
+        params = {
+            "run_id": new.run_id,
+            "workflow": new.workflow,
+            "version_hash": new.version_hash,
+            "version": new.version,
+            "input": new.input_json,
+            "lease_to": lease_to,
+            "lease_seconds": lease_seconds,
+        }
+        with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            row = cur.execute(
-                Q["insert_run"],
-                {
-                    "run_id": new.run_id,
-                    "workflow": new.workflow,
-                    "version_hash": new.version_hash,
-                    "version": new.version,
-                    "input": new.input_json,
-                },
-            ).fetchone()
+            row = cur.execute(Q["insert_run"], params).fetchone()
             if row is not None:
-                conn.execute(Q["notify"])
                 return _run(row), True
             existing = cur.execute(Q["get_run"], {"run_id": new.run_id}).fetchone()
         assert existing is not None
@@ -183,11 +184,10 @@ class PostgresStore(Store):
         return None if row is None else _run(row)
 
     def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
-        params = {"run_id": run_id, "name": name, "payload": payload_json}
-        with self._tx() as conn:
-            conn.execute(Q["wake_for_signal"], params)
-            conn.execute(Q["insert_signal"], params)
-            conn.execute(Q["notify"])
+        with self._connection() as conn:
+            conn.execute(
+                Q["send_signal"], {"run_id": run_id, "name": name, "payload": payload_json}
+            )
 
     # -- dispatch --------------------------------------------------------------------
     def claim_runs(
@@ -282,59 +282,46 @@ class PostgresStore(Store):
 
     # -- attempt writes ----------------------------------------------------------------
     def load_history(self, run_id: str) -> History:
-        with self._connection() as conn, conn.transaction():
-            entries = [
-                JournalEntry(seq, kind, name, payload, recorded_at=at)
-                for seq, kind, name, payload, at in conn.execute(Q["journal"], {"run_id": run_id})
-            ]
-            signals = [
-                SignalRecord(signal_id, name, payload, sent_at)
-                for signal_id, name, payload, sent_at in conn.execute(
-                    Q["pending_signals"], {"run_id": run_id}
-                )
-            ]
+        entries, signals = [], []
+        with self._connection() as conn:
+            for part, ident, kind, name, payload, at in conn.execute(
+                Q["history"], {"run_id": run_id}
+            ):
+                if part == "journal":
+                    entries.append(JournalEntry(ident, kind, name, payload, recorded_at=at))
+                else:
+                    signals.append(SignalRecord(ident, name, payload, at))
         return History(entries, signals)
 
-    @contextmanager
-    def _fenced(self, lease: Lease) -> Iterator[psycopg.Connection[Any]]:
-        with self._tx() as conn:
-            fenced = conn.execute(Q["fence"], {"run_id": lease.run_id, "token": lease.token})
-            if fenced.rowcount != 1:
-                raise LeaseLost(lease.run_id)
-            yield conn
-
-    def _write_entries(
-        self, conn: psycopg.Connection[Any], lease: Lease, entries: Sequence[JournalEntry]
+    def _fenced_write(
+        self, query: str, lease: Lease, entries: Sequence[JournalEntry], **extra: Any
     ) -> None:
-        if not entries:
-            return
+        """One statement: the fence, the journal rows, the signals they take, the outcome."""
         latest = list({entry.seq: entry for entry in entries}.values())  # last write per seq wins
-        conn.execute(
-            Q["write_entries"],
-            {
-                "run_id": lease.run_id,
-                "seqs": [e.seq for e in latest],
-                "kinds": [e.kind for e in latest],
-                "names": [e.name for e in latest],
-                "payloads": [e.payload_json for e in latest],
-            },
-        )
         consuming = [e for e in latest if e.consumes_signal is not None]
-        if consuming:
-            taken = conn.execute(
-                Q["consume_signals"],
-                {
-                    "run_id": lease.run_id,
-                    "ids": [e.consumes_signal for e in consuming],
-                    "seqs": [e.seq for e in consuming],
-                },
-            ).rowcount
-            if taken != len(consuming):
-                raise StoreError(f"run {lease.run_id}: a signal was already consumed")
+        params = {
+            "run_id": lease.run_id,
+            "token": lease.token,
+            "seqs": [e.seq for e in latest],
+            "kinds": [e.kind for e in latest],
+            "names": [e.name for e in latest],
+            "payloads": [e.payload_json for e in latest],
+            "signal_ids": [e.consumes_signal for e in consuming],
+            "signal_seqs": [e.seq for e in consuming],
+            **extra,
+        }
+        with self._connection() as conn:
+            row = conn.execute(query, params).fetchone()
+        assert row is not None
+        fenced, taken_before = row[0], row[1]
+        if fenced == 1:
+            return
+        if taken_before:
+            raise StoreError(f"run {lease.run_id}: a signal was already consumed; nothing written")
+        raise LeaseLost(lease.run_id)
 
     def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
-        with self._fenced(lease) as conn:
-            self._write_entries(conn, lease, entries)
+        self._fenced_write(Q["record"], lease, entries)
 
     def suspend(
         self,
@@ -344,21 +331,9 @@ class PostgresStore(Store):
         wake_at: float | None,
         wake_on_signals: Sequence[str],
     ) -> None:
-        with self._fenced(lease) as conn:
-            self._write_entries(conn, lease, entries)
-            will_wake = _one(
-                conn.execute(
-                    Q["suspend"],
-                    {
-                        "run_id": lease.run_id,
-                        "token": lease.token,
-                        "wake_at": wake_at,
-                        "signal_names": list(wake_on_signals),
-                    },
-                )
-            )
-            if will_wake:
-                conn.execute(Q["notify"])  # other nodes may be asleep past this due time
+        self._fenced_write(
+            Q["suspend"], lease, entries, wake_at=wake_at, signal_names=list(wake_on_signals)
+        )
 
     def finish(
         self,
@@ -369,19 +344,9 @@ class PostgresStore(Store):
         output_json: str | None,
         error_json: str | None,
     ) -> None:
-        with self._fenced(lease) as conn:
-            self._write_entries(conn, lease, entries)
-            conn.execute(Q["notify_settled"], {"run_id": lease.run_id})
-            conn.execute(
-                Q["finish"],
-                {
-                    "run_id": lease.run_id,
-                    "token": lease.token,
-                    "status": status,
-                    "output": output_json,
-                    "error": error_json,
-                },
-            )
+        self._fenced_write(
+            Q["finish"], lease, entries, status=status, output=output_json, error=error_json
+        )
 
     def release(self, lease: Lease, *, delay: float) -> None:
         with self._tx() as conn:

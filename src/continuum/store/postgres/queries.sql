@@ -31,12 +31,26 @@ SELECT pg_notify('continuum_wakeup', '');
 SELECT pg_notify('continuum_settled', %(run_id)s);
 
 -- name: insert_run
-INSERT INTO continuum_runs
-    (id, workflow, version_hash, version, status, input, available_at, created_at, updated_at)
-VALUES (%(run_id)s, %(workflow)s, %(version_hash)s, %(version)s, 'pending', %(input)s,
-        now(), now(), now())
-ON CONFLICT (id) DO NOTHING
-RETURNING *;
+-- A new run, pending and due; or, with %(lease_to)s, already leased to the node
+-- that started it (it runs the run itself: no notification, no separate claim).
+WITH inserted AS (
+    INSERT INTO continuum_runs
+        (id, workflow, version_hash, version, status, input, available_at, lease_owner,
+         lease_token, lease_expires_at, created_at, updated_at)
+    VALUES (%(run_id)s, %(workflow)s, %(version_hash)s, %(version)s,
+            CASE WHEN %(lease_to)s::text IS NULL THEN 'pending' ELSE 'running' END, %(input)s,
+            CASE WHEN %(lease_to)s::text IS NULL THEN now() END, %(lease_to)s::text,
+            CASE WHEN %(lease_to)s::text IS NULL THEN 0 ELSE 1 END,
+            CASE WHEN %(lease_to)s::text IS NOT NULL
+                 THEN now() + make_interval(secs => %(lease_seconds)s) END,
+            now(), now())
+    ON CONFLICT (id) DO NOTHING
+    RETURNING *
+), notified AS (
+    SELECT pg_notify('continuum_wakeup', '') FROM inserted WHERE inserted.status = 'pending'
+)
+SELECT inserted.*, extract(epoch FROM now())::float8 AS db_now, (SELECT count(*) FROM notified)
+FROM inserted;
 
 -- name: get_run
 SELECT * FROM continuum_runs WHERE id = %(run_id)s;
@@ -55,18 +69,21 @@ SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available
 WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
--- name: wake_for_signal
--- Locks the row whatever its status, so a signal and a suspension of the same
--- run are ordered: the suspension then sees the signal, or the signal sees the
--- run suspended and makes it due.
-UPDATE continuum_runs
-SET available_at = CASE WHEN status = 'suspended' THEN now() ELSE available_at END,
-    updated_at = now()
-WHERE id = %(run_id)s;
-
--- name: insert_signal
-INSERT INTO continuum_signals (run_id, name, payload, sent_at)
-VALUES (%(run_id)s, %(name)s, %(payload)s, now());
+-- name: send_signal
+-- Sets available_at on any live run: a suspended run becomes due, and a running
+-- one is marked so that its suspension wakes it again (claims clear the mark).
+WITH woken AS (
+    UPDATE continuum_runs SET available_at = now(), updated_at = now()
+    WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING id
+), sent AS (
+    INSERT INTO continuum_signals (run_id, name, payload, sent_at)
+    VALUES (%(run_id)s, %(name)s, %(payload)s, now())
+    RETURNING id
+), notified AS (
+    SELECT pg_notify('continuum_wakeup', '') FROM woken
+)
+SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM notified);
 
 -- name: claim
 -- %(known)s true takes runs of the listed versions, false runs of any other.
@@ -93,7 +110,8 @@ WITH waiting AS (
 )
 UPDATE continuum_runs AS r
 SET status = 'running', lease_owner = %(node)s, lease_token = r.lease_token + 1,
-    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), updated_at = now()
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), updated_at = now(),
+    available_at = NULL
 FROM chosen
 WHERE r.id = chosen.id
 RETURNING r.*, extract(epoch FROM now())::float8 AS db_now, chosen.due AS claimed_due;
@@ -121,52 +139,109 @@ WHERE r.id = held.id AND r.lease_token = held.token AND r.lease_owner = held.nod
   AND r.status = 'running' AND r.lease_expires_at > now()
 RETURNING r.id, r.lease_token;
 
--- name: fence
-UPDATE continuum_runs SET updated_at = now()
-WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
-  AND lease_expires_at > now();
+-- name: history
+-- The journal and the pending signals in one read.
+SELECT 'journal' AS part, seq AS id, kind, name, payload,
+       extract(epoch FROM recorded_at)::float8 AS at
+FROM continuum_journal WHERE run_id = %(run_id)s
+UNION ALL
+SELECT 'signal', id, NULL, name, payload, extract(epoch FROM sent_at)::float8
+FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL
+ORDER BY part, id;
 
--- name: journal
-SELECT seq, kind, name, payload, extract(epoch FROM recorded_at)::float8 FROM continuum_journal
-WHERE run_id = %(run_id)s ORDER BY seq;
+-- Each attempt write below is one statement, so one round trip and one commit.
+-- `fence` updates the run only while this attempt's lease holds (token, status,
+-- expiry by now()); every other part reads from `fence`, so when the lease is
+-- gone nothing at all is written and the first column is 0.
 
--- name: pending_signals
-SELECT id, name, payload, extract(epoch FROM sent_at)::float8 FROM continuum_signals
-WHERE run_id = %(run_id)s AND consumed_seq IS NULL ORDER BY id;
+-- name: signals_untaken
+-- A signal is taken once: the write is refused whole if one it takes is gone.
+AND NOT EXISTS (
+    SELECT 1 FROM continuum_signals
+    WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
 
--- name: write_entries
-INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
-SELECT %(run_id)s, e.seq, e.kind, e.name, e.payload::json, now()
-FROM unnest(%(seqs)s::integer[], %(kinds)s::text[], %(names)s::text[], %(payloads)s::text[])
-    AS e (seq, kind, name, payload)
-ON CONFLICT (run_id, seq) DO UPDATE
-SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
-    recorded_at = excluded.recorded_at;
+-- name: taken_before
+(SELECT count(*) FROM continuum_signals
+ WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
 
--- name: consume_signals
-UPDATE continuum_signals AS s SET consumed_seq = c.seq
-FROM unnest(%(ids)s::bigint[], %(seqs)s::integer[]) AS c (id, seq)
-WHERE s.id = c.id AND s.run_id = %(run_id)s AND s.consumed_seq IS NULL;
+-- name: journal_writes
+-- Shared by the writes below: this attempt's journal rows and the signals they take.
+), entries AS (
+    INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
+    SELECT fence.id, e.seq, e.kind, e.name, e.payload::json, now()
+    FROM fence, unnest(%(seqs)s::integer[], %(kinds)s::text[], %(names)s::text[],
+                       %(payloads)s::text[]) AS e (seq, kind, name, payload)
+    ON CONFLICT (run_id, seq) DO UPDATE
+    SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
+        recorded_at = excluded.recorded_at
+    RETURNING 1
+), consumed AS (
+    UPDATE continuum_signals AS s SET consumed_seq = c.seq
+    FROM fence, unnest(%(signal_ids)s::bigint[], %(signal_seqs)s::integer[]) AS c (id, seq)
+    WHERE s.id = c.id AND s.run_id = fence.id AND s.consumed_seq IS NULL
+    RETURNING 1
+
+
+-- name: record
+WITH fence AS (
+    UPDATE continuum_runs SET updated_at = now()
+    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
+      AND lease_expires_at > now()
+      -- include: signals_untaken
+    RETURNING id
+-- include: journal_writes
+)
+SELECT (SELECT count(*) FROM fence),
+       -- include: taken_before
+       , (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed);
 
 -- name: suspend
-UPDATE continuum_runs
-SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
-    available_at = CASE
-        WHEN EXISTS (
-            SELECT 1 FROM continuum_signals
-            WHERE run_id = %(run_id)s AND consumed_seq IS NULL
-              AND name = ANY (%(signal_names)s::text[]))
-        THEN now()
-        ELSE to_timestamp(%(wake_at)s::float8)
-    END
-WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
-RETURNING available_at IS NOT NULL AS will_wake;
+-- Wakes at once when a wanted signal is already pending, or when a signal arrived
+-- during the attempt (available_at set: read from the row itself, so also after
+-- waiting for a concurrent signal's lock).
+WITH fence AS (
+    UPDATE continuum_runs
+    SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+        available_at = CASE
+            WHEN available_at IS NOT NULL OR EXISTS (
+                SELECT 1 FROM continuum_signals
+                WHERE run_id = %(run_id)s AND consumed_seq IS NULL
+                  AND name = ANY (%(signal_names)s::text[])
+                  AND id <> ALL (%(signal_ids)s::bigint[]))
+            THEN now()
+            ELSE to_timestamp(%(wake_at)s::float8)
+        END
+    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
+      AND lease_expires_at > now()
+      -- include: signals_untaken
+    RETURNING id, available_at
+-- include: journal_writes
+), notified AS (
+    -- other nodes may be asleep past this due time
+    SELECT pg_notify('continuum_wakeup', '') FROM fence WHERE fence.available_at IS NOT NULL
+)
+SELECT (SELECT count(*) FROM fence),
+       -- include: taken_before
+       , (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
+       (SELECT count(*) FROM notified);
 
 -- name: finish
-UPDATE continuum_runs
-SET status = %(status)s, output = %(output)s, error = %(error)s, lease_owner = NULL,
-    lease_expires_at = NULL, available_at = NULL, updated_at = now()
-WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running';
+WITH fence AS (
+    UPDATE continuum_runs
+    SET status = %(status)s, output = %(output)s, error = %(error)s, lease_owner = NULL,
+        lease_expires_at = NULL, available_at = NULL, updated_at = now()
+    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
+      AND lease_expires_at > now()
+      -- include: signals_untaken
+    RETURNING id
+-- include: journal_writes
+), notified AS (
+    SELECT pg_notify('continuum_settled', fence.id) FROM fence
+)
+SELECT (SELECT count(*) FROM fence),
+       -- include: taken_before
+       , (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
+       (SELECT count(*) FROM notified);
 
 -- name: release
 UPDATE continuum_runs

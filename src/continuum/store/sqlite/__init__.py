@@ -146,7 +146,9 @@ class SQLiteStore(Store):
             return int(row[0] or 0)
 
     # -- runs ------------------------------------------------------------------------
-    def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+    def create_run(
+        self, new: NewRun, *, lease_to: str | None = None, lease_seconds: float = 0.0
+    ) -> tuple[RunRecord, bool]:
         with self._write() as db:
             inserted = db.execute(
                 Q["insert_run"],
@@ -156,6 +158,8 @@ class SQLiteStore(Store):
                     "version_hash": new.version_hash,
                     "version": new.version,
                     "input": new.input_json,
+                    "lease_to": lease_to,
+                    "lease_seconds": lease_seconds,
                     "now": self.now(),
                 },
             ).rowcount
@@ -182,7 +186,7 @@ class SQLiteStore(Store):
     def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
         params = {"run_id": run_id, "name": name, "payload": payload_json, "now": self.now()}
         with self._write() as db:
-            db.execute(Q["wake_suspended"], params)
+            db.execute(Q["wake_for_signal"], params)
             db.execute(Q["insert_signal"], params)
 
     # -- dispatch --------------------------------------------------------------------
@@ -282,9 +286,10 @@ class SQLiteStore(Store):
                     Q["consume_signal"],
                     {"signal_id": entry.consumes_signal, "run_id": lease.run_id, "seq": entry.seq},
                 ).rowcount
-                if taken != 1:
+                if taken != 1:  # the transaction rolls back: nothing of this write stays
                     raise StoreError(
-                        f"run {lease.run_id}: signal {entry.consumes_signal} was already consumed"
+                        f"run {lease.run_id}: signal {entry.consumes_signal} was already "
+                        "consumed; nothing written"
                     )
 
     def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:

@@ -15,9 +15,17 @@ SELECT version FROM continuum_schema_migrations ORDER BY version;
 INSERT INTO continuum_schema_migrations (version, name) VALUES (:version, :name);
 
 -- name: insert_run
+-- A new run, pending and due; or, with :lease_to, already leased to the node
+-- that started it (it runs the run itself, with no separate claim).
 INSERT INTO continuum_runs
-    (id, workflow, version_hash, version, status, input, available_at, created_at, updated_at)
-VALUES (:run_id, :workflow, :version_hash, :version, 'pending', :input, :now, :now, :now)
+    (id, workflow, version_hash, version, status, input, available_at, lease_owner,
+     lease_token, lease_expires_at, created_at, updated_at)
+VALUES (:run_id, :workflow, :version_hash, :version,
+        CASE WHEN :lease_to IS NULL THEN 'pending' ELSE 'running' END, :input,
+        CASE WHEN :lease_to IS NULL THEN :now END, :lease_to,
+        CASE WHEN :lease_to IS NULL THEN 0 ELSE 1 END,
+        CASE WHEN :lease_to IS NOT NULL THEN :now + :lease_seconds END,
+        :now, :now)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: get_run
@@ -40,19 +48,17 @@ RETURNING *;
 INSERT INTO continuum_signals (run_id, name, payload, sent_at)
 VALUES (:run_id, :name, :payload, :now);
 
--- name: wake_suspended
--- Touches the row whatever its status, so a signal and a suspension of the
--- same run always happen one after the other.
-UPDATE continuum_runs
-SET available_at = CASE WHEN status = 'suspended' THEN :now ELSE available_at END,
-    updated_at = :now
-WHERE id = :run_id;
+-- name: wake_for_signal
+-- Sets available_at on any live run: a suspended run becomes due, and a running
+-- one is marked so that its suspension wakes it again (claims clear the mark).
+UPDATE continuum_runs SET available_at = :now, updated_at = :now
+WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 
 -- name: claim
 -- :known = 1 takes runs of the listed versions, :known = 0 runs of any other.
 UPDATE continuum_runs
 SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
-    lease_expires_at = :now + :lease_seconds, updated_at = :now
+    lease_expires_at = :now + :lease_seconds, updated_at = :now, available_at = NULL
 WHERE id IN (
     SELECT id FROM (
         SELECT id, available_at AS due FROM continuum_runs
@@ -116,7 +122,7 @@ WHERE id = :signal_id AND run_id = :run_id AND consumed_seq IS NULL;
 UPDATE continuum_runs
 SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
     available_at = CASE
-        WHEN EXISTS (
+        WHEN available_at IS NOT NULL OR EXISTS (
             SELECT 1 FROM continuum_signals
             WHERE run_id = :run_id AND consumed_seq IS NULL
               AND name IN (SELECT value FROM json_each(:signal_names)))
