@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
@@ -46,6 +47,9 @@ logger = logging.getLogger("continuum")
 MAX_RUN_ID_LENGTH = 255
 # The durable registry's last-seen times are refreshed this often by a live node.
 _VERSION_REFRESH_SECONDS = 60.0
+
+# How many outcomes of runs settled on this node are kept for result().
+_SETTLED_KEPT = 10_000
 
 _booted: dict[str, Continuum] = {}
 _booted_lock = threading.Lock()
@@ -96,6 +100,7 @@ class Continuum:
         self._synced_generation = -1
         self._synced_at = 0.0
         self._settled = threading.Condition()
+        self._settled_here: OrderedDict[str, Outcome] = OrderedDict()
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -222,7 +227,7 @@ class Continuum:
             assert dispatcher is not None
             if created:
                 lease = Lease(run_id, self.node, record.lease_token)
-                dispatcher.adopt(Claim(record, lease, db_now=record.updated_at))
+                dispatcher.adopt(Claim(record, lease, db_now=record.updated_at, fresh=True))
             else:
                 dispatcher.unreserve()
         elif created:
@@ -280,17 +285,22 @@ class Continuum:
         # otherwise the run is polled, quickly at first and then every poll_interval.
         pause = 0.002
         while True:
-            record = self._record(run_id)
-            if record.status == "completed":
-                return serialization.loads(record.output_json)
-            if record.status == "failed":
-                raise RunFailed(run_id, serialization.loads(record.error_json) or {})
-            if record.status == "cancelled":
+            settled = self._settled_here.get(run_id)
+            status, output, error = (
+                (settled.status, settled.output_json, settled.error_json)
+                if settled is not None
+                else self._status(run_id)
+            )
+            if status == "completed":
+                return serialization.loads(output)
+            if status == "failed":
+                raise RunFailed(run_id, serialization.loads(error) or {})
+            if status == "cancelled":
                 raise RunCancelled(run_id)
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(
-                    f"run {run_id} did not finish within {timeout}s (status {record.status}); "
+                    f"run {run_id} did not finish within {timeout}s (status {status}); "
                     "it goes on: call result() again later"
                 )
             wait = pause if left is None else min(pause, left)
@@ -316,6 +326,10 @@ class Continuum:
         return [RunInfo.from_record(r) for r in records]
 
     # -- internals -------------------------------------------------------------------
+    def _status(self, run_id: str) -> tuple[str, str | None, str | None]:
+        record = self._record(run_id)
+        return record.status, record.output_json, record.error_json
+
     def _record(self, run_id: str) -> RunRecord:
         if not isinstance(run_id, str):
             raise RunNotFound(repr(run_id))
@@ -356,6 +370,11 @@ class Continuum:
             self._dispatcher.wake()
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.status in ("completed", "failed"):
+            # result() answers from here without reading the run back; bounded.
+            self._settled_here[outcome.run_id] = outcome
+            while len(self._settled_here) > _SETTLED_KEPT:
+                self._settled_here.popitem(last=False)
         self._notify_settled()
 
     def _on_settled_elsewhere(self, run_id: str) -> None:

@@ -27,7 +27,7 @@ from continuum.runtime.context import (
     Suspend,
     _current,
 )
-from continuum.store.base import Claim, Store
+from continuum.store.base import Claim, History, Store
 from continuum.workflow import Workflow, is_async
 
 logger = logging.getLogger("continuum.runtime")
@@ -41,6 +41,8 @@ NONDETERMINISM_RETRY_SECONDS = 60.0
 class Outcome:
     run_id: str
     status: str  # completed, failed, suspended, released, interrupted
+    output_json: str | None = None
+    error_json: str | None = None
 
 
 class _LoopHolder(threading.local):
@@ -87,7 +89,9 @@ def execute(
     lost: threading.Event,
 ) -> Outcome:
     run = claim.run
-    history = store.load_history(run.run_id)
+    # A run this node has just inserted has no journal, and a signal sent to it in
+    # the meantime marks its row, which wakes it again when it next suspends.
+    history = History((), ()) if claim.fresh else store.load_history(run.run_id)
     ctx = AttemptContext(
         store=store,
         claim=claim,
@@ -130,6 +134,7 @@ def execute(
         lambda: store.finish(
             ctx.lease, ctx.pending, status="completed", output_json=text, error_json=None
         ),
+        output_json=text,
     )
 
 
@@ -154,6 +159,7 @@ def _fail(ctx: AttemptContext, error: BaseException, started: float) -> Outcome:
         lambda: ctx.store.finish(
             ctx.lease, ctx.pending, status="failed", output_json=None, error_json=error_json
         ),
+        error_json=error_json,
         error_type=details["type"],
         error_message=details["message"],
     )
@@ -195,7 +201,17 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
     return Outcome(ctx.run_id, "interrupted")
 
 
-def _settle(ctx: AttemptContext, status: str, started: float, write: Any, **extra: Any) -> Outcome:
+def _settle(
+    ctx: AttemptContext,
+    status: str,
+    started: float,
+    write: Any,
+    *,
+    output_json: str | None = None,
+    error_json: str | None = None,
+    **extra: Any,
+) -> Outcome:
+    """Make the outcome durable, then report it (`extra` goes to telemetry)."""
     try:
         write()
     except ContinuumError as exc:
@@ -203,7 +219,7 @@ def _settle(ctx: AttemptContext, status: str, started: float, write: Any, **extr
         return Outcome(ctx.run_id, "interrupted")
     event = {"completed": "stop", "failed": "exception", "suspended": "suspended"}[status]
     ctx.emit(("continuum", "run", event), {"duration": time.perf_counter() - started}, **extra)
-    return Outcome(ctx.run_id, status)
+    return Outcome(ctx.run_id, status, output_json, error_json)
 
 
 def _release(ctx: AttemptContext, delay: float) -> None:

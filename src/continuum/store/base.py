@@ -61,6 +61,7 @@ class Claim:
     run: RunRecord
     lease: Lease
     db_now: float  # the database clock when the claim was made
+    fresh: bool = False  # the run was created by this claim: it has no history yet
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ from continuum.store.sqlfile import load_queries, plan_migrations, read_migratio
 Q = load_queries(__name__, "queries.sql")
 MIGRATIONS = read_migrations(__name__)
 SCHEMA = read_schema(__name__)
+_IDLE_BEFORE_CHECK = 1.0  # seconds
 CHANNELS = {"wakeup": "continuum_wakeup", "settled": "continuum_settled"}
 
 logger = logging.getLogger("continuum.store.postgres")
@@ -60,7 +62,10 @@ class PostgresStore(Store):
         max_connections: int = 10,
         connect_timeout: float = 10.0,
     ) -> None:
-        self._configured: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        # Connections set up for JSON-as-text, with when each was last used.
+        self._configured: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
         self._listeners: list[threading.Event] = []
         if isinstance(database, psycopg_pool.ConnectionPool):
             self._pool = database
@@ -80,7 +85,7 @@ class PostgresStore(Store):
             min_size=1,
             max_size=max_connections,
             kwargs={"autocommit": True, "connect_timeout": int(connect_timeout)},
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=self._check_if_idle,
             timeout=connect_timeout,
             open=False,
             name="continuum",
@@ -102,8 +107,20 @@ class PostgresStore(Store):
                 # JSON stays text: the engine decodes it, so both backends return
                 # exactly the JSON that was written.
                 conn.adapters.register_loader("json", TextLoader)
-                self._configured.add(conn)
-            yield conn
+                self._configured[conn] = 0.0
+            try:
+                yield conn
+            finally:
+                self._configured[conn] = time.monotonic()
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """Ping a pooled connection before use only if it sat idle for a while.
+
+        A connection in steady use proves itself with every query; one that
+        idled may have been cut (a server restart) and is replaced if so.
+        """
+        if time.monotonic() - self._configured.get(conn, 0.0) > _IDLE_BEFORE_CHECK:
+            psycopg_pool.ConnectionPool.check_connection(conn)
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
