@@ -1,9 +1,11 @@
 """The dispatcher: claims due runs, runs their attempts, keeps their leases alive.
 
 Three kinds of thread per node:
-- the claim loop leases due runs of the versions this node has loaded (up to
-  the free worker slots) and sleeps until a local wakeup, the next due time
-  or the poll interval, whichever comes first;
+- the claim loop leases due runs of the versions this node has loaded, never
+  more than it has free workers (a node does not hoard runs another node could
+  start now), and sleeps until a local wakeup, the next due time or the poll
+  interval, whichever comes first. While busy it gathers freed workers for a
+  few milliseconds, so claims come in batches rather than one round trip each;
 - `concurrency` workers, each running one attempt at a time;
 - the heartbeat, which renews every lease this node holds in one statement
   and stops attempts whose lease was lost.
@@ -38,6 +40,7 @@ _ERROR_BACKOFF = 0.5
 # (another node won the race), so the loop never spins.
 _MIN_IDLE = 0.01
 _PROBE_BATCH = 10
+_GATHER_SECONDS = 0.005
 
 
 @dataclass
@@ -79,6 +82,9 @@ class Dispatcher:
         self._threads: list[threading.Thread] = []
         self._next_probe = 0.0
         self._reserved = 0
+        # While busy, claims wait until this many workers are free, or _GATHER_SECONDS.
+        self._batch = max(1, concurrency // 4)
+        self._last_full = 0.0
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -136,7 +142,9 @@ class Dispatcher:
         self._wake.set()
 
     def _free(self) -> int:
+        """Workers with nothing to do: what a locally started run may take at once."""
         return self._concurrency - len(self._inflight) - self._reserved
+
 
     def busy(self) -> int:
         return len(self._inflight)
@@ -165,6 +173,10 @@ class Dispatcher:
             self._probe_unknown()
         versions = self._known_versions()
         free = self._free()
+        if 0 < free < self._batch and self._inflight:
+            gathering = self._last_full + _GATHER_SECONDS - time.monotonic()
+            if gathering > 0:
+                return gathering  # busy: let a few more workers free up first
         if free > 0 and versions:
             claims = self._store.claim_runs(
                 self._node,
@@ -176,9 +188,10 @@ class Dispatcher:
             for claim in claims:
                 self._dispatch(claim)
             if len(claims) == free:
-                return 0.0  # there may be more: look again as soon as a slot frees
+                self._last_full = time.monotonic()
+                return 0.0  # there may be more: look again as soon as a worker frees
         if free <= 0:
-            return self._poll_interval  # all slots busy: a finishing attempt wakes us
+            return self._poll_interval  # all busy: a finishing attempt wakes us
         due_in = self._store.next_due_in(versions) if versions else None
         wait = self._poll_interval if due_in is None else min(self._poll_interval, due_in)
         until_probe = self._next_probe - time.monotonic()
