@@ -25,7 +25,7 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev postgres-binaries
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.dev postgres-binaries
+bench: $(VENV)/.bench postgres-binaries
 	$(BIN)/python -m bench.run
 
 # The tests start their own throwaway PostgreSQL server from these binaries.
@@ -50,6 +50,10 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.core
+
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@ $(VENV)/.dev $(VENV)/.core
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,18 +1,20 @@
-"""Benchmarks of the engine on SQLite and on PostgreSQL.
+"""Continuum against DBOS Transact and against the server's commit limit, in one run.
 
     python -m bench.run [--backends sqlite postgres] [--runs 1000] [--latency-runs 200]
-                        [--scale 1000 100000 1000000]
+                        [--scale 1000 100000 1000000] [--no-peer]
 
-PostgreSQL runs on a throwaway server started for the purpose (default
-durability: fsync on), whose raw single-row commit rate is measured with
-pgbench in the same run. Figures, never assertions: compare only numbers taken
-in the same run on the same machine.
+PostgreSQL runs on a throwaway server started for the purpose with default
+settings (fsync on); its raw single-row commit rate is measured by pgbench in
+the same run. DBOS (`pip install 'continuum-python[bench]'`) runs the same
+workflow shapes in processes of its own; without it the table says so. Figures,
+never assertions: compare only numbers taken in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -25,8 +27,10 @@ import tempfile
 import threading
 import time
 import timeit
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import continuum
 from bench import workloads
@@ -35,8 +39,31 @@ from continuum.runtime.attempt import execute
 from continuum.store import JournalEntry, NewRun, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-Row = tuple[str, str, str]
 MODULES = [workloads.ThreeActivities, workloads.OneActivity, workloads.ManyActivities]
+
+
+@dataclass
+class Figure:
+    """One line of the table: our figure, DBOS's from the same run, and the ratio."""
+
+    label: str
+    value: float
+    unit: str
+    higher_is_better: bool = True
+    peer: float | None = None
+    note: str = ""
+    comparable: bool = True  # DBOS has a matching scenario
+
+    def cells(self, peer_state: str) -> list[str]:
+        ours = f"{_num(self.value)} {self.unit}"
+        if self.peer is None:
+            return [self.label, ours, peer_state if self.comparable else "", "", self.note]
+        ratio = self.value / self.peer if self.higher_is_better else self.peer / self.value
+        return [self.label, ours, _num(self.peer), f"{ratio:.1f}x", self.note]
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -44,13 +71,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(len(ordered) * fraction) - 1))]
 
 
-def app_for(url: str, **options: object) -> continuum.Continuum:
+def app_for(url: str, **options: Any) -> continuum.Continuum:
     options.setdefault("poll_interval", 0.05)
-    return continuum.Continuum(database=url, workflow_modules=MODULES, **options)  # type: ignore[arg-type]
+    return continuum.Continuum(database=url, workflow_modules=MODULES, **options)
 
 
 @contextlib.contextmanager
-def nodes(url: str, count: int, concurrency: int) -> Iterator[None]:
+def nodes(url: str, count: int, concurrency: int) -> Iterator[list[subprocess.Popen[str]]]:
     """Worker nodes as separate processes, as they are deployed."""
     procs = [
         subprocess.Popen(
@@ -64,7 +91,7 @@ def nodes(url: str, count: int, concurrency: int) -> Iterator[None]:
     try:
         for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        yield
+        yield procs
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -74,40 +101,78 @@ def nodes(url: str, count: int, concurrency: int) -> Iterator[None]:
                 proc.stdout.close()
 
 
-# -- scenarios ---------------------------------------------------------------------------
+# -- DBOS, in processes of its own -----------------------------------------------------------
+
+PEER_INSTALLED = importlib.util.find_spec("dbos") is not None
 
 
-def throughput_in_process(url: str, runs: int, concurrency: int) -> Row:
-    with app_for(url, dispatch=False, name="bench-client") as client:
-        ids = [client.start(workloads.ThreeActivities) for _ in range(runs)]
-        started = time.perf_counter()
-        with app_for(url, concurrency=concurrency, name="bench-worker"):
-            for run_id in ids:
-                client.result(run_id, timeout=600)
-        took = time.perf_counter() - started
-    return _throughput_row(
-        f"{runs} x 3 activities, 1 node (in process), {concurrency} in flight", runs, took
+def peer(scenario: str, url: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.dbos_peer", scenario, url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
+    if done.returncode != 0:
+        print(f"  (DBOS {scenario} failed: {done.stderr.strip()[-300:]})", file=sys.stderr)
+        return {}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def throughput_nodes(url: str, runs: int, node_count: int, concurrency: int) -> Row:
-    with nodes(url, node_count, concurrency), app_for(url, dispatch=False, name="client") as client:
-        started = time.perf_counter()
-        ids = [client.start(workloads.ThreeActivities) for _ in range(runs)]
-        for run_id in ids:
-            client.result(run_id, timeout=600)
-        took = time.perf_counter() - started
-    plural = "s" if node_count > 1 else ""
-    label = f"{runs} x 3 activities, {node_count} node{plural}, {concurrency} in flight each"
-    return _throughput_row(label, runs, took)
+# -- scenarios -----------------------------------------------------------------------------
 
 
-def _throughput_row(label: str, runs: int, took: float) -> Row:
-    rate = runs / took
-    return (f"throughput: {label}", f"{rate:,.0f} workflows/s", f"{rate * 3:,.0f} activities/s")
+def throughput(
+    url: str, runs: int, node_count: int, concurrency: int, *, in_process: bool
+) -> Figure:
+    """Start `runs` 3-activity workflows from a client in a loop; wait for every result."""
+    where = "in process" if in_process else f"{node_count} node{'s' if node_count > 1 else ''}"
+    label = f"throughput, 3 activities, {where}, {concurrency} in flight"
+    stats = _server_counters(url)
+    if in_process:
+        with app_for(url, concurrency=concurrency, name="bench") as app:
+            started = time.perf_counter()
+            ids = [app.start(workloads.ThreeActivities) for _ in range(runs)]
+            for run_id in ids:
+                app.result(run_id, timeout=600)
+            took = time.perf_counter() - started
+    else:
+        with nodes(url, node_count, concurrency), app_for(url, dispatch=False, name="client") as c:
+            started = time.perf_counter()
+            ids = [c.start(workloads.ThreeActivities) for _ in range(runs)]
+            for run_id in ids:
+                c.result(run_id, timeout=600)
+            took = time.perf_counter() - started
+    note = ""
+    after = _server_counters(url)
+    if stats and after:
+        commits = (after["commits"] - stats["commits"]) / runs
+        flushes = (after["wal_syncs"] - stats["wal_syncs"]) / runs
+        note = f"{runs * 3 / took:,.0f} activities/s; {commits:.1f} commits, {flushes:.1f} WAL flushes per run"
+    else:
+        note = f"{runs * 3 / took:,.0f} activities/s"
+    return Figure(label, runs / took, "workflows/s", note=note)
 
 
-def latency(url: str, samples: int, *, remote: bool) -> Row:
+def _server_counters(url: str) -> dict[str, float]:
+    """Commits and WAL flushes so far (PostgreSQL only; includes the benchmark's own reads)."""
+    if not url.startswith("postgresql"):
+        return {}
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        commits = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        wal = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()
+    time.sleep(0.6)  # the statistics collector publishes every 500 ms
+    return {"commits": float(commits[0]), "wal_syncs": float(wal[0])}  # type: ignore[index]
+
+
+def latency(url: str, samples: int, *, remote: bool) -> list[Figure]:
     where = "worker in another process" if remote else "same process"
     ctx = nodes(url, 1, 4) if remote else contextlib.nullcontext()
     with ctx, app_for(url, dispatch=not remote, concurrency=4, name="bench-latency") as app:
@@ -117,16 +182,30 @@ def latency(url: str, samples: int, *, remote: bool) -> Row:
             started = time.perf_counter()
             app.result(app.start(workloads.OneActivity), timeout=30)
             times.append((time.perf_counter() - started) * 1000)
-    return (
-        f"start-to-result: 1 activity, {samples} in a row, {where}",
-        f"p50 {statistics.median(times):.2f} ms",
-        f"p99 {percentile(times, 0.99):.2f} ms",
+    label = f"start-to-result, 1 activity, {where}"
+    return [
+        Figure(f"{label}, p50", statistics.median(times), "ms", higher_is_better=False),
+        Figure(f"{label}, p99", percentile(times, 0.99), "ms", higher_is_better=False),
+    ]
+
+
+def first_execution(url: str, steps: int = 1000) -> Figure:
+    with app_for(url, concurrency=1, name="bench-first") as app:
+        app.result(app.start(workloads.OneActivity), timeout=30)
+        started = time.perf_counter()
+        app.result(app.start(workloads.ManyActivities, steps), timeout=600)
+        took = time.perf_counter() - started
+    return Figure(
+        f"first execution, {steps:,}-activity workflow",
+        took / steps * 1e6,
+        "us/activity",
+        higher_is_better=False,
     )
 
 
-def resume(url: str, events: int) -> Row:
-    """A run whose journal holds `events` recorded activities, resumed once: one
-    read of the journal, then every activity returned from it."""
+def resume(url: str, events: int) -> Figure:
+    """A run whose journal holds `events` recorded activities, from claim to completed:
+    one read of the journal, then every activity returned from it."""
     ep = workloads.ManyActivities.__continuum_entrypoint__()
     name = workloads.noop.__continuum_activity__.name
     with app_for(url, dispatch=False, name="bench-resume") as app:
@@ -146,29 +225,35 @@ def resume(url: str, events: int) -> Row:
         )
         took = time.perf_counter() - started
         assert outcome.status == "completed", outcome
-    return (
-        f"resume: journal of {events:,} events, claim to completed",
-        f"{took * 1000:,.1f} ms",
-        f"{took / events * 1e6:.2f} us per event",
+    return Figure(
+        f"resume, journal of {events:,} events",
+        took / events * 1e6,
+        "us/event",
+        higher_is_better=False,
+        note=f"{took * 1000:,.1f} ms claim to completed",
     )
 
 
-def claim_latency(url: str, suspended: int, samples: int = 200) -> Row:
-    """Claim one due run while `suspended` others wait (half for signals, half on timers)."""
-    store = open_store(url)
-    store.migrate()
+def _plant_suspended(url: str, count: int, workflow: str, version_hash: str) -> None:
+    """`count` runs suspended for a day or waiting for a signal, as plain rows."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO continuum_runs (id, workflow, version_hash, version, status, input, "
             "available_at, created_at, updated_at) "
-            "SELECT 'waiting-' || i, 'bench.Waiting', 'h', 1, 'suspended', 'null', "
+            "SELECT 'waiting-' || i, %s, %s, 1, 'suspended', 'null', "
             "CASE WHEN i %% 2 = 0 THEN NULL ELSE now() + interval '1 day' END, now(), now() "
             "FROM generate_series(1, %s) AS i",
-            (suspended,),
+            (workflow, version_hash, count),
         )
         conn.execute("VACUUM ANALYZE continuum_runs")
+
+
+def claim_latency(url: str, suspended: int, samples: int = 200) -> Figure:
+    store = open_store(url)
+    store.migrate()
+    _plant_suspended(url, suspended, "bench.Waiting", "h")
     key = ("bench.Due", "h")
     times = []
     for i in range(samples):
@@ -178,19 +263,41 @@ def claim_latency(url: str, suspended: int, samples: int = 200) -> Row:
         times.append((time.perf_counter() - started) * 1000)
         store.finish(claim.lease, [], status="completed", output_json="null", error_json=None)
     store.close()
-    return (
-        f"claim latency: {suspended:,} suspended runs in the table",
-        f"p50 {statistics.median(times):.2f} ms",
-        f"p99 {percentile(times, 0.99):.2f} ms",
+    return Figure(
+        f"claim latency, {suspended:,} suspended runs",
+        statistics.median(times),
+        "ms",
+        higher_is_better=False,
+        comparable=False,
+        note=f"p99 {percentile(times, 0.99):.2f} ms",
     )
 
 
-def commit_limit(cluster: object, clients: int, seconds: int = 5) -> tuple[Row, float]:
-    """Raw single-row INSERT commits per second, measured by pgbench."""
-    url = cluster.url()  # type: ignore[attr-defined]
+def node_rss(url: str, suspended: int) -> Figure:
+    """A node's memory while `suspended` runs of a workflow it has loaded wait."""
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    ep = workloads.ThreeActivities.__continuum_entrypoint__()
+    _plant_suspended(url, suspended, ep.workflow, ep.version_hash)
+    with nodes(url, 1, 8) as [proc]:
+        time.sleep(3)  # a few claim loops, heartbeats and version refreshes
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    return Figure(
+        f"node RSS, {suspended:,} suspended runs",
+        rss,
+        "MiB",
+        higher_is_better=False,
+        comparable=False,
+    )
+
+
+def commit_limit(cluster: Any, clients: int, seconds: int = 5) -> Figure:
+    """Raw single-row INSERT commits per second on the same server, by pgbench."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, v int)")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write("INSERT INTO bench_commits (v) VALUES (1);\n")
@@ -201,7 +308,7 @@ def commit_limit(cluster: object, clients: int, seconds: int = 5) -> tuple[Row, 
             "-h",
             "127.0.0.1",
             "-p",
-            str(cluster.port),  # type: ignore[attr-defined]
+            str(cluster.port),
             "-U",
             "postgres",
             "-c",
@@ -220,14 +327,15 @@ def commit_limit(cluster: object, clients: int, seconds: int = 5) -> tuple[Row, 
     )
     os.unlink(script.name)
     tps = float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
-    return (
-        f"limit: raw single-row commits (pgbench), {clients} client{'s' if clients > 1 else ''}",
-        f"{tps:,.0f} commits/s",
-        "the same server, the same run",
-    ), tps
+    return Figure(
+        f"limit: raw single-row commits, {clients} client(s) (pgbench)",
+        tps,
+        "commits/s",
+        comparable=False,
+    )
 
 
-def lookup() -> Row:
+def lookup() -> Figure:
     ep = workloads.ThreeActivities.__continuum_entrypoint__()
     count = 2_000_000
     timer = timeit.Timer(
@@ -239,47 +347,70 @@ def lookup() -> Row:
         },
     )
     took = min(timer.repeat(repeat=3, number=count))
-    return (
-        "registry: (workflow, version_hash) -> entrypoint",
-        f"{took / count * 1e9:.0f} ns",
-        "per lookup, lock-free",
+    return Figure(
+        "hot path: (workflow, version_hash) -> entrypoint",
+        took / count * 1e9,
+        "ns",
+        higher_is_better=False,
+        comparable=False,
     )
 
 
-# -- driver ------------------------------------------------------------------------------
+# -- driver ------------------------------------------------------------------------------------
 
 
-def sqlite_rows(args: argparse.Namespace) -> list[Row]:
-    folder = Path(tempfile.mkdtemp(prefix="continuum-bench-"))
-    counter = iter(range(1_000))
-
-    def fresh() -> str:
-        return f"sqlite:///{folder / f'bench{next(counter)}.db'}"
-
-    rows = [throughput_in_process(fresh(), args.runs, c) for c in (1, 8)]
-    rows.append(latency(fresh(), args.latency_runs, remote=False))
-    rows += [resume(fresh(), n) for n in (1_000, 10_000)]
-    return rows
-
-
-def postgres_rows(args: argparse.Namespace) -> list[Row]:
-    from tests.pgcluster import PostgresCluster
-
-    cluster = PostgresCluster(durable=True).start()
-    try:
-        rows: list[Row] = []
-        for concurrency in (1, 4, 16):
-            rows.append(throughput_nodes(cluster.create_database("b"), args.runs, 1, concurrency))
-        rows.append(throughput_nodes(cluster.create_database("b"), args.runs, 2, 16))
-        rows.append(latency(cluster.create_database("b"), args.latency_runs, remote=False))
-        rows.append(latency(cluster.create_database("b"), args.latency_runs, remote=True))
-        rows += [resume(cluster.create_database("b"), n) for n in (1_000, 10_000)]
-        rows += [claim_latency(cluster.create_database("b"), n) for n in args.scale]
+def measure_backend(
+    backend: str, args: argparse.Namespace, fresh: Callable[[], str], cluster: Any = None
+) -> list[Figure]:
+    compare = PEER_INSTALLED and not args.no_peer
+    peer_figures = (
+        {name: peer(name, fresh()) for name in ("throughput", "latency", "steps")}
+        if compare
+        else {}
+    )
+    tp = peer_figures.get("throughput", {}).get("workflows_per_second")
+    lat = peer_figures.get("latency", {})
+    steps = peer_figures.get("steps", {})
+    figures: list[Figure] = []
+    if backend == "sqlite":
+        for concurrency in (1, 4, 16, 64):
+            figures.append(throughput(fresh(), args.runs, 1, concurrency, in_process=True))
+    else:
+        for concurrency in (1, 4, 16, 64):
+            figures.append(throughput(fresh(), args.runs, 1, concurrency, in_process=False))
+        for concurrency in (4, 16):
+            figures.append(throughput(fresh(), args.runs, 2, concurrency, in_process=False))
+    for fig in figures:
+        fig.peer = tp
+    same, remote = latency(fresh(), args.latency_runs, remote=False), []
+    if backend == "postgres":
+        remote = latency(fresh(), args.latency_runs, remote=True)
+    same[0].peer, same[1].peer = lat.get("p50_ms"), lat.get("p99_ms")
+    figures += same + remote
+    first = first_execution(fresh())
+    first.peer = steps.get("first_us_per_step")
+    figures.append(first)
+    for events in (100, 1_000, 10_000):
+        figures.append(resume(fresh(), events))
+    figures[-2].peer = steps.get("replay_us_per_step")  # DBOS replays 1,000 recorded steps
+    if backend == "postgres":
+        figures += [claim_latency(fresh(), n) for n in args.scale]
+        figures += [node_rss(fresh(), n) for n in (1_000, 100_000)]
         for clients in (1, 4, 16):
-            rows.append(commit_limit(cluster, clients)[0])
-        return rows
-    finally:
-        cluster.remove()
+            figures.append(commit_limit(cluster, clients))
+        at16 = next(f for f in figures if f.label.endswith("1 node, 16 in flight"))
+        limit16 = figures[-1].value
+        activities = at16.value * 3
+        figures.append(
+            Figure(
+                "activities/s at 16 in flight / half the 16-client commit limit",
+                activities / (limit16 / 2),
+                "x",
+                comparable=False,
+                note=f"{activities:,.0f} activities/s against {limit16 / 2:,.0f}",
+            )
+        )
+    return figures
 
 
 def main() -> None:
@@ -292,35 +423,58 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--scale", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
+    parser.add_argument("--no-peer", action="store_true", help="skip DBOS even if installed")
     args = parser.parse_args()
 
+    peer_state = "not run" if args.no_peer else ("-" if PEER_INSTALLED else "not installed")
     print(
         f"Continuum {continuum.__version__}, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores\n"
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores; DBOS: "
+        f"{_dbos_version() if PEER_INSTALLED else 'not installed (pip install dbos)'}\n"
     )
-    sections = {
-        "sqlite": ("SQLite (embedded, synchronous=full)", sqlite_rows),
-        "postgres": ("PostgreSQL (throwaway server, default settings, fsync on)", postgres_rows),
-    }
+    folder = Path(tempfile.mkdtemp(prefix="continuum-bench-"))
+    counter = iter(range(10_000))
     for backend in args.backends:
-        title, measure = sections[backend]
-        print(title, flush=True)
-        print_table(measure(args))
-        print(flush=True)
-    print("Hot path")
-    print_table([lookup()])
+        if backend == "sqlite":
+            title = "SQLite (embedded, synchronous=full)"
+            figures = measure_backend(
+                backend, args, lambda: f"sqlite:///{folder / f'b{next(counter)}.db'}"
+            )
+        else:
+            from tests.pgcluster import PostgresCluster
+
+            title = "PostgreSQL (throwaway server, default settings, fsync on)"
+            cluster = PostgresCluster(durable=True).start()
+            try:
+                figures = measure_backend(
+                    backend, args, lambda: cluster.create_database("b"), cluster
+                )
+            finally:
+                cluster.remove()
+        print_table(title, figures, peer_state)
+    print_table("Hot path", [lookup()], peer_state)
 
 
-def print_table(rows: list[Row]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+def _dbos_version() -> str:
+    from importlib.metadata import version
+
+    return version("dbos")
+
+
+def print_table(title: str, figures: list[Figure], peer_state: str) -> None:
+    rows = [["", "Continuum", "DBOS", "ratio", ""]] + [f.cells(peer_state) for f in figures]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    print(title)
     for row in rows:
-        print(
-            "  "
-            + "  ".join(
-                cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-            ).rstrip(),
-            flush=True,
-        )
+        cells = [
+            row[0].ljust(widths[0]),
+            row[1].rjust(widths[1]),
+            row[2].rjust(widths[2]),
+            row[3].rjust(widths[3]),
+            row[4],
+        ]
+        print("  " + "  ".join(cells).rstrip(), flush=True)
+    print(flush=True)
 
 
 if __name__ == "__main__":

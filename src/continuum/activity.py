@@ -21,7 +21,7 @@ import inspect
 import random
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -108,15 +108,17 @@ class _Pause:
 _Outcome = tuple[bool, Any]  # (succeeded, value or exception)
 
 
-def _steps(
-    ctx: AttemptContext, spec: ActivityDefinition
-) -> Generator[_Invoke | _Pause, _Outcome | None, Any]:
-    """Replay or run one activity call; yields requests, returns its value."""
+def _position(ctx: AttemptContext, spec: ActivityDefinition) -> tuple[int, JournalEntry | None]:
+    """Take the call's journal position (at call time, also for async) and its row."""
     position = ctx.next_position()
-    entry = ctx.replayed(position, ACTIVITY, spec.name)
+    return position, ctx.replayed(position, ACTIVITY, spec.name)
+
+
+def _steps(
+    ctx: AttemptContext, spec: ActivityDefinition, position: int, entry: JournalEntry | None
+) -> Generator[_Invoke | _Pause, _Outcome | None, Any]:
+    """Run one activity call not yet journaled; yields requests, returns its value."""
     attempt = 1
-    if entry is not None and entry.kind == "activity":
-        return _journaled_outcome(spec, entry)
     if entry is not None:  # an earlier attempt failed and the run slept on its retry
         attempt = int(entry_value(entry, "attempt")) + 1
         retry_at = float(entry_value(entry, "retry_at"))
@@ -192,8 +194,11 @@ def _journaled_outcome(spec: ActivityDefinition, entry: JournalEntry) -> Any:
     return payload["result"]
 
 
-def _drive_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs: Any) -> Any:
-    steps = _steps(ctx, spec)
+def _call_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs: Any) -> Any:
+    position, entry = _position(ctx, spec)
+    if entry is not None and entry.kind == "activity":
+        return _journaled_outcome(spec, entry)  # replay: no generator, no waiting
+    steps = _steps(ctx, spec, position, entry)
     reply: _Outcome | None = None
     try:
         while True:
@@ -207,10 +212,26 @@ def _drive_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs
         return done.value
 
 
-async def _drive_async(
+def _call_async(
     ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs: Any
+) -> Coroutine[Any, Any, Any]:
+    position, entry = _position(ctx, spec)
+    if entry is not None and entry.kind == "activity":
+        return _replayed_async(spec, entry)
+    return _drive_async(ctx, spec, _steps(ctx, spec, position, entry), args, kwargs)
+
+
+async def _replayed_async(spec: ActivityDefinition, entry: JournalEntry) -> Any:
+    return _journaled_outcome(spec, entry)
+
+
+async def _drive_async(
+    ctx: AttemptContext,
+    spec: ActivityDefinition,
+    steps: Generator[_Invoke | _Pause, _Outcome | None, Any],
+    args: Any,
+    kwargs: Any,
 ) -> Any:
-    steps = _steps(ctx, spec)
     reply: _Outcome | None = None
     try:
         while True:
@@ -315,7 +336,7 @@ def activity(
                         f"async activity {spec.name} was called from a sync workflow; "
                         "make the workflow 'async def run' and await it, or make the activity a def"
                     )
-                return _drive_async(ctx, spec, args, kwargs)
+                return _call_async(ctx, spec, args, kwargs)
 
             wrapper: Any = call_async
         else:
@@ -325,7 +346,7 @@ def activity(
                 ctx = current()
                 if ctx is None:
                     return func(*args, **kwargs)
-                return _drive_sync(ctx, spec, args, kwargs)
+                return _call_sync(ctx, spec, args, kwargs)
 
             wrapper = call_sync
         wrapper.__continuum_activity__ = spec

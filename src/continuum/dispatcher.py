@@ -145,7 +145,6 @@ class Dispatcher:
         """Workers with nothing to do: what a locally started run may take at once."""
         return self._concurrency - len(self._inflight) - self._reserved
 
-
     def busy(self) -> int:
         return len(self._inflight)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 VersionKey = tuple[str, str]
 
@@ -64,13 +65,13 @@ class Claim:
     fresh: bool = False  # the run was created by this claim: it has no history yet
 
 
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
+class JournalEntry(NamedTuple):
     """One journal row: the durable state of the primitive call at position `seq`.
 
     Writing an entry at an existing `seq` replaces it (a step that was waiting
     reaches its outcome). `consumes_signal` marks a signal as taken by this row
-    in the same transaction.
+    in the same transaction. A named tuple rather than a dataclass: replay builds
+    one per journaled event, and this is the cheapest immutable value to build.
     """
 
     seq: int

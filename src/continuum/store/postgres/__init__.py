@@ -16,6 +16,7 @@ poll interval.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -319,10 +320,7 @@ class PostgresStore(Store):
         params = {
             "run_id": lease.run_id,
             "token": lease.token,
-            "seqs": [e.seq for e in latest],
-            "kinds": [e.kind for e in latest],
-            "names": [e.name for e in latest],
-            "payloads": [e.payload_json for e in latest],
+            "entries": _entries_json(latest),
             "signal_ids": [e.consumes_signal for e in consuming],
             "signal_seqs": [e.seq for e in consuming],
             **extra,
@@ -410,6 +408,20 @@ class PostgresStore(Store):
             )
             for wf, vh, version, module, qualname, first, last in rows
         ]
+
+
+def _entries_json(entries: Sequence[JournalEntry]) -> str:
+    """Journal rows as one JSON array; payloads are JSON already and go in as they are."""
+    dumps = json.dumps
+    return (
+        "["
+        + ",".join(
+            f'{{"seq":{e.seq},"kind":{dumps(e.kind)},"name":{dumps(e.name)},'
+            f'"payload":{e.payload_json or "null"}}}'
+            for e in entries
+        )
+        + "]"
+    )
 
 
 def _version_arrays(versions: Sequence[VersionKey]) -> dict[str, list[str]]:

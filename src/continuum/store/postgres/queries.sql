@@ -165,12 +165,13 @@ AND NOT EXISTS (
  WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
 
 -- name: journal_writes
--- Shared by the writes below: this attempt's journal rows and the signals they take.
+-- Shared by the writes below: this attempt's journal rows (one JSON array, so one
+-- parameter however many rows) and the signals they take.
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
-    SELECT fence.id, e.seq, e.kind, e.name, e.payload::json, now()
-    FROM fence, unnest(%(seqs)s::integer[], %(kinds)s::text[], %(names)s::text[],
-                       %(payloads)s::text[]) AS e (seq, kind, name, payload)
+    SELECT fence.id, e.seq, e.kind, e.name, e.payload, now()
+    FROM fence, json_to_recordset(%(entries)s::json)
+        AS e (seq integer, kind text, name text, payload json)
     ON CONFLICT (run_id, seq) DO UPDATE
     SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
         recorded_at = excluded.recorded_at
