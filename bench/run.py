@@ -148,9 +148,13 @@ def throughput(
     note = ""
     after = _server_counters(url)
     if stats and after:
+        # pg_stat_database counts read-only transactions too; WAL flushes are the disk.
         commits = (after["commits"] - stats["commits"]) / runs
         flushes = (after["wal_syncs"] - stats["wal_syncs"]) / runs
-        note = f"{runs * 3 / took:,.0f} activities/s; {commits:.1f} commits, {flushes:.1f} WAL flushes per run"
+        note = (
+            f"{runs * 3 / took:,.0f} activities/s; per run {commits:.1f} transactions, "
+            f"{flushes:.1f} WAL flushes"
+        )
     else:
         note = f"{runs * 3 / took:,.0f} activities/s"
     return Figure(label, runs / took, "workflows/s", note=note)
@@ -376,6 +380,8 @@ def measure_backend(
         for concurrency in (1, 4, 16, 64):
             figures.append(throughput(fresh(), args.runs, 1, concurrency, in_process=True))
     else:
+        # In process is DBOS's own shape (start_workflow executes in the caller's process).
+        figures.append(throughput(fresh(), args.runs, 1, 16, in_process=True))
         for concurrency in (1, 4, 16, 64):
             figures.append(throughput(fresh(), args.runs, 1, concurrency, in_process=False))
         for concurrency in (4, 16):
@@ -390,15 +396,27 @@ def measure_backend(
     first = first_execution(fresh())
     first.peer = steps.get("first_us_per_step")
     figures.append(first)
-    for events in (100, 1_000, 10_000):
-        figures.append(resume(fresh(), events))
-    figures[-2].peer = steps.get("replay_us_per_step")  # DBOS replays 1,000 recorded steps
+    resumes = {events: resume(fresh(), events) for events in (100, 1_000, 10_000)}
+    figures += resumes.values()
+    resumes[1_000].peer = steps.get("replay_us_per_step")  # DBOS replays 1,000 recorded steps
+    small, large = resumes[100], resumes[10_000]
+    slope = (large.value * 10_000 - small.value * 100) / 9_900
+    figures.append(
+        Figure(
+            "resume, cost of each further event (100 -> 10,000)",
+            slope,
+            "us/event",
+            higher_is_better=False,
+            comparable=False,
+            note="the slope: fixed claim-and-finish cost taken out",
+        )
+    )
     if backend == "postgres":
         figures += [claim_latency(fresh(), n) for n in args.scale]
         figures += [node_rss(fresh(), n) for n in (1_000, 100_000)]
         for clients in (1, 4, 16):
             figures.append(commit_limit(cluster, clients))
-        at16 = next(f for f in figures if f.label.endswith("1 node, 16 in flight"))
+        at16 = next(f for f in figures if f.label.endswith("in process, 16 in flight"))
         limit16 = figures[-1].value
         activities = at16.value * 3
         figures.append(
@@ -446,9 +464,7 @@ def main() -> None:
             title = "PostgreSQL (throwaway server, default settings, fsync on)"
             cluster = PostgresCluster(durable=True).start()
             try:
-                figures = measure_backend(
-                    backend, args, lambda: cluster.create_database("b"), cluster
-                )
+                figures = measure_backend(backend, args, cluster.create_database, cluster)
             finally:
                 cluster.remove()
         print_table(title, figures, peer_state)
