@@ -14,7 +14,16 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["Event", "Handler", "attach", "attach_many", "detach", "execute", "list_handlers"]
+__all__ = [
+    "Event",
+    "Handler",
+    "attach",
+    "attach_many",
+    "detach",
+    "execute",
+    "list_handlers",
+    "wanted",
+]
 
 Event = tuple[str, ...]
 Handler = Callable[[Event, Mapping[str, Any], Mapping[str, Any]], None]
@@ -68,6 +77,11 @@ def detach(handler_id: str) -> bool:
                 table.pop(event, None)
         _by_event = table
         return True
+
+
+def wanted(event: Event) -> bool:
+    """Whether anything listens to `event` (lets emitters skip building metadata)."""
+    return event in _by_event
 
 
 def list_handlers() -> dict[str, tuple[Event, ...]]:

@@ -162,7 +162,8 @@ class AttemptContext:
         raise reason
 
     def emit(self, event: tuple[str, ...], measurements: Mapping[str, Any], **extra: Any) -> None:
-        telemetry.execute(event, measurements, {**self.metadata, **extra})
+        if telemetry.wanted(event):
+            telemetry.execute(event, measurements, {**self.metadata, **extra})
 
 
 _current: contextvars.ContextVar[AttemptContext | None] = contextvars.ContextVar(
