@@ -132,9 +132,7 @@ class Dispatcher:
 
     def adopt(self, claim: Claim) -> None:
         """Run a claim made outside the claim loop, in a slot held by `try_reserve`."""
-        with self._lock:
-            self._reserved -= 1
-        self._dispatch(claim)
+        self._dispatch(claim, reserved=True)
 
     def unreserve(self) -> None:
         with self._lock:
@@ -147,6 +145,10 @@ class Dispatcher:
 
     def busy(self) -> int:
         return len(self._inflight)
+
+    def holds(self, run_id: str) -> bool:
+        """Whether this node is running (or about to run) the run now."""
+        return run_id in self._inflight
 
     # -- claim loop ------------------------------------------------------------------
     def _claim_loop(self) -> None:
@@ -196,9 +198,11 @@ class Dispatcher:
         until_probe = self._next_probe - time.monotonic()
         return max(_MIN_IDLE, min(wait, until_probe))
 
-    def _dispatch(self, claim: Claim) -> None:
+    def _dispatch(self, claim: Claim, *, reserved: bool = False) -> None:
         item = _InFlight(claim)
-        with self._lock:
+        with self._lock:  # the slot moves from reserved to in flight in one step
+            if reserved:
+                self._reserved -= 1
             self._inflight[claim.run.run_id] = item
         self._queue.put(item)
 

@@ -285,7 +285,16 @@ class Continuum:
         # otherwise the run is polled, quickly at first and then every poll_interval.
         pause = 0.002
         while True:
-            settled = self._settled_here.get(run_id)
+            with self._settled:
+                settled = self._settled_here.get(run_id)
+                if settled is None and self._dispatcher and self._dispatcher.holds(run_id):
+                    # Running right here: its outcome will be handed over, no need to read.
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is None or left > 0:
+                        self._settled.wait(
+                            self.poll_interval if left is None else min(left, self.poll_interval)
+                        )
+                        continue
             status, output, error = (
                 (settled.status, settled.output_json, settled.error_json)
                 if settled is not None
@@ -370,12 +379,13 @@ class Continuum:
             self._dispatcher.wake()
 
     def _on_outcome(self, outcome: Outcome) -> None:
-        if outcome.status in ("completed", "failed"):
-            # result() answers from here without reading the run back; bounded.
-            self._settled_here[outcome.run_id] = outcome
-            while len(self._settled_here) > _SETTLED_KEPT:
-                self._settled_here.popitem(last=False)
-        self._notify_settled()
+        with self._settled:
+            if outcome.status in ("completed", "failed"):
+                # result() answers from here without reading the run back; bounded.
+                self._settled_here[outcome.run_id] = outcome
+                while len(self._settled_here) > _SETTLED_KEPT:
+                    self._settled_here.popitem(last=False)
+            self._settled.notify_all()
 
     def _on_settled_elsewhere(self, run_id: str) -> None:
         self._notify_settled()
