@@ -2,40 +2,26 @@
 
 import continuum
 
-SPEC_NAMES = {
-    # classes and errors
-    "Continuum",
-    "Workflow",
-    "Retry",
-    "RunInfo",
-    "VersionRegistry",
-    "ContinuumError",
+SPEC_ERRORS = (
     "SerializationError",
     "NotInWorkflow",
     "ActivityFailed",
     "RunFailed",
     "RunCancelled",
     "SignalTimeout",
+)
+SPEC_NAMES = {
+    # classes and the root of the errors
+    "Continuum", "Workflow", "Retry", "RunInfo", "VersionRegistry", "ContinuumError",
+    *SPEC_ERRORS,
     # activities and primitives
-    "activity",
-    "sleep",
-    "sleep_async",
-    "wait_for_signal",
-    "wait_for_signal_async",
-    "patched",
-    "now",
-    "uuid4",
-    "random",
-    "side_effect",
+    "activity", "sleep", "sleep_async", "wait_for_signal", "wait_for_signal_async",
+    "patched", "now", "uuid4", "random", "side_effect",
     # the default instance
-    "start",
-    "signal",
-    "cancel",
-    "get",
-    "result",
+    "start", "signal", "cancel", "get", "result",
     # telemetry
     "telemetry",
-}
+}  # fmt: skip
 
 
 def test_all_is_exactly_the_spec() -> None:
@@ -49,14 +35,7 @@ def test_every_exported_name_exists() -> None:
 
 
 def test_errors_derive_from_continuum_error() -> None:
-    for name in (
-        "SerializationError",
-        "NotInWorkflow",
-        "ActivityFailed",
-        "RunFailed",
-        "RunCancelled",
-        "SignalTimeout",
-    ):
+    for name in SPEC_ERRORS:
         assert issubclass(getattr(continuum, name), continuum.ContinuumError)
     assert issubclass(continuum.SignalTimeout, TimeoutError)
 

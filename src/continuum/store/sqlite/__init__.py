@@ -292,9 +292,23 @@ class SQLiteStore(Store):
                         "consumed; nothing written"
                     )
 
-    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
+    def _fenced_write(
+        self,
+        lease: Lease,
+        entries: Sequence[JournalEntry],
+        outcome: str | None = None,
+        **params: object,
+    ) -> None:
+        """In one transaction: the fence, the journal rows, the signals they take, the outcome."""
         with self._fenced(lease) as (db, now):
             self._write_entries(db, lease, entries, now)
+            if outcome is not None:
+                db.execute(
+                    Q[outcome], {"run_id": lease.run_id, "token": lease.token, "now": now, **params}
+                )
+
+    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
+        self._fenced_write(lease, entries)
 
     def suspend(
         self,
@@ -304,18 +318,13 @@ class SQLiteStore(Store):
         wake_at: float | None,
         wake_on_signals: Sequence[str],
     ) -> None:
-        with self._fenced(lease) as (db, now):
-            self._write_entries(db, lease, entries, now)
-            db.execute(
-                Q["suspend"],
-                {
-                    "run_id": lease.run_id,
-                    "token": lease.token,
-                    "now": now,
-                    "wake_at": wake_at,
-                    "signal_names": json.dumps(list(wake_on_signals)),
-                },
-            )
+        self._fenced_write(
+            lease,
+            entries,
+            "suspend",
+            wake_at=wake_at,
+            signal_names=json.dumps(list(wake_on_signals)),
+        )
 
     def finish(
         self,
@@ -326,19 +335,9 @@ class SQLiteStore(Store):
         output_json: str | None,
         error_json: str | None,
     ) -> None:
-        with self._fenced(lease) as (db, now):
-            self._write_entries(db, lease, entries, now)
-            db.execute(
-                Q["finish"],
-                {
-                    "run_id": lease.run_id,
-                    "token": lease.token,
-                    "now": now,
-                    "status": status,
-                    "output": output_json,
-                    "error": error_json,
-                },
-            )
+        self._fenced_write(
+            lease, entries, "finish", status=status, output=output_json, error=error_json
+        )
 
     def release(self, lease: Lease, *, delay: float) -> None:
         with self._write() as db:
