@@ -302,13 +302,15 @@ class PostgresStore(Store):
     def load_history(self, run_id: str) -> History:
         entries, signals = [], []
         with self._connection() as conn:
-            for part, ident, kind, name, payload, at in conn.execute(
+            for ident, kind, name, payload, sent_at in conn.execute(
                 Q["history"], {"run_id": run_id}
             ):
-                if part == "journal":
-                    entries.append(JournalEntry(ident, kind, name, payload, recorded_at=at))
+                if kind is not None:  # journal rows have a kind, signals do not
+                    entries.append(JournalEntry(ident, kind, name, payload))
                 else:
-                    signals.append(SignalRecord(ident, name, payload, at))
+                    signals.append(SignalRecord(ident, name, payload, sent_at))
+        entries.sort()
+        signals.sort(key=lambda signal: signal.signal_id)
         return History(entries, signals)
 
     def _fenced_write(

@@ -244,8 +244,7 @@ class SQLiteStore(Store):
             db.execute("BEGIN")
             try:
                 entries = [
-                    JournalEntry(row[0], row[1], row[2], row[3], recorded_at=row[4])
-                    for row in db.execute(Q["journal"], {"run_id": run_id})
+                    JournalEntry(*row) for row in db.execute(Q["journal"], {"run_id": run_id})
                 ]
                 signals = [
                     SignalRecord(row[0], row[1], row[2], row[3])

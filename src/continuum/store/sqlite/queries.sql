@@ -100,7 +100,7 @@ UPDATE continuum_runs SET updated_at = :now
 WHERE id = :run_id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now;
 
 -- name: journal
-SELECT seq, kind, name, payload, recorded_at FROM continuum_journal
+SELECT seq, kind, name, payload FROM continuum_journal
 WHERE run_id = :run_id ORDER BY seq;
 
 -- name: pending_signals
