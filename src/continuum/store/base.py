@@ -71,8 +71,9 @@ class JournalEntry(NamedTuple):
     Writing an entry at an existing `seq` replaces it (a step that was waiting
     reaches its outcome). `consumes_signal` marks a signal as taken by this row
     in the same transaction. `load_history` leaves `recorded_at` at 0: replay
-    does not need it, and reading it is a measurable share of a resume. A named tuple rather than a dataclass: replay builds
-    one per journaled event, and this is the cheapest immutable value to build.
+    does not need it, and reading it is a measurable share of a resume. A named
+    tuple rather than a dataclass: replay builds one per journaled event, and
+    this is the cheapest immutable value to build.
     """
 
     seq: int
