@@ -84,6 +84,20 @@ def test_claim_respects_limit_and_due_order(store: Store) -> None:
     assert [c.run.run_id for c in rest] == ["r2", "r3", "r4"]
 
 
+def test_a_batch_comes_back_oldest_due_first_whatever_the_insert_order(store: Store) -> None:
+    for run_id in ("r0", "r1", "r2"):
+        store.create_run(new_run(run_id))
+    for claim, delay in zip(
+        store.claim_runs("n1", limit=3, lease_seconds=30, versions=[V1], known=True),
+        (0.3, 0.2, 0.1),
+        strict=True,
+    ):
+        store.release(claim.lease, delay=delay)  # due again in the reverse order
+    time.sleep(0.35)
+    again = store.claim_runs("n1", limit=3, lease_seconds=30, versions=[V1], known=True)
+    assert [c.run.run_id for c in again] == ["r2", "r1", "r0"]
+
+
 def test_claim_with_no_versions_claims_nothing(store: Store) -> None:
     store.create_run(new_run("r"))
     assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[], known=True) == []

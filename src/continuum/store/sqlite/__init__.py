@@ -203,18 +203,31 @@ class SQLiteStore(Store):
             return []
         now = self.now()
         with self._write() as db:
+            chosen = [
+                row[0]
+                for row in db.execute(
+                    Q["claim_choose"],
+                    {
+                        "now": now,
+                        "versions": json.dumps(versions),
+                        "limit": limit,
+                        "known": int(known),
+                    },
+                )
+            ]
+            if not chosen:
+                return []
             rows = db.execute(
-                Q["claim"],
+                Q["claim_take"],
                 {
                     "node": node,
                     "now": now,
                     "lease_seconds": lease_seconds,
-                    "versions": json.dumps(versions),
-                    "limit": limit,
-                    "known": int(known),
+                    "ids": json.dumps(chosen),
                 },
             ).fetchall()
-        runs = sorted((_run(row) for row in rows), key=lambda r: r.available_at or 0.0)
+        order = {run_id: index for index, run_id in enumerate(chosen)}  # oldest due first
+        runs = sorted((_run(row) for row in rows), key=lambda run: order[run.run_id])
         return [Claim(run, Lease(run.run_id, node, run.lease_token), now) for run in runs]
 
     def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:

@@ -54,26 +54,28 @@ VALUES (:run_id, :name, :payload, :now);
 UPDATE continuum_runs SET available_at = :now, updated_at = :now
 WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 
--- name: claim
--- :known = 1 takes runs of the listed versions, :known = 0 runs of any other.
+-- name: claim_choose
+-- Due runs, oldest due first. :known = 1 takes runs of the listed versions,
+-- :known = 0 runs of any other. Run in the same write transaction as claim_take.
+SELECT id FROM (
+    SELECT id, available_at AS due FROM continuum_runs
+    WHERE status IN ('pending', 'suspended') AND available_at <= :now
+    UNION ALL
+    SELECT id, lease_expires_at AS due FROM continuum_runs
+    WHERE status = 'running' AND lease_expires_at <= :now
+) AS due_runs
+JOIN continuum_runs USING (id)
+WHERE ((workflow, version_hash) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions)
+)) = :known
+ORDER BY due
+LIMIT :limit;
+
+-- name: claim_take
 UPDATE continuum_runs
 SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
     lease_expires_at = :now + :lease_seconds, updated_at = :now, available_at = NULL
-WHERE id IN (
-    SELECT id FROM (
-        SELECT id, available_at AS due FROM continuum_runs
-        WHERE status IN ('pending', 'suspended') AND available_at <= :now
-        UNION ALL
-        SELECT id, lease_expires_at AS due FROM continuum_runs
-        WHERE status = 'running' AND lease_expires_at <= :now
-    ) AS due_runs
-    JOIN continuum_runs USING (id)
-    WHERE ((workflow, version_hash) IN (
-        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:versions)
-    )) = :known
-    ORDER BY due
-    LIMIT :limit
-)
+WHERE id IN (SELECT value FROM json_each(:ids))
 RETURNING *;
 
 -- name: next_due
