@@ -134,7 +134,7 @@ class Continuum:
                 on_loop=self._sync_versions,
             )
             self._dispatcher.start()
-        handlers: dict[str, Callable[[str], None]] = {"settled": self._on_settled_elsewhere}
+        handlers: dict[str, Callable[[str], None]] = {"settled": lambda _: self._notify_settled()}
         if self._dispatcher is not None:
             handlers["wakeup"] = lambda _: self._wake()
         self._stop_listening = store.listen(handlers)
@@ -285,16 +285,16 @@ class Continuum:
         # otherwise the run is polled, quickly at first and then every poll_interval.
         pause = 0.002
         while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            running_here = self._dispatcher is not None and self._dispatcher.holds(run_id)
             with self._settled:
                 settled = self._settled_here.get(run_id)
-                if settled is None and self._dispatcher and self._dispatcher.holds(run_id):
-                    # Running right here: its outcome will be handed over, no need to read.
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is None or left > 0:
-                        self._settled.wait(
-                            self.poll_interval if left is None else min(left, self.poll_interval)
-                        )
-                        continue
+                if settled is None and running_here and (left is None or left > 0):
+                    # Its outcome will be handed over here: no need to read the run.
+                    self._settled.wait(
+                        self.poll_interval if left is None else min(left, self.poll_interval)
+                    )
+                    continue
             status, output, error = (
                 (settled.status, settled.output_json, settled.error_json)
                 if settled is not None
@@ -306,7 +306,6 @@ class Continuum:
                 raise RunFailed(run_id, serialization.loads(error) or {})
             if status == "cancelled":
                 raise RunCancelled(run_id)
-            left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(
                     f"run {run_id} did not finish within {timeout}s (status {status}); "
@@ -386,9 +385,6 @@ class Continuum:
                 while len(self._settled_here) > _SETTLED_KEPT:
                     self._settled_here.popitem(last=False)
             self._settled.notify_all()
-
-    def _on_settled_elsewhere(self, run_id: str) -> None:
-        self._notify_settled()
 
     def _notify_settled(self) -> None:
         with self._settled:
