@@ -118,13 +118,13 @@ def execute(
     except Halt as halt:
         return _settle_halt(ctx, ctx.halted or halt, started)
     except Exception as error:
-        if isinstance(ctx.halted, Halt):
+        if ctx.halted is not None:  # workflow code swallowed a halt, then raised
             return _settle_halt(ctx, ctx.halted, started)
         return _fail(ctx, error, started)
     finally:
         _current.reset(token)
     try:
-        _, text = serialization.normalise(output, what=f"the output of run {run.run_id}")
+        text = serialization.dumps(output, what=f"the output of run {run.run_id}")
     except SerializationError as error:
         return _fail(ctx, error, started)
     return _settle(

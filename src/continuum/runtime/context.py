@@ -24,7 +24,7 @@ from typing import Any
 
 from continuum import serialization, telemetry
 from continuum.errors import ContinuumError, NotInWorkflow
-from continuum.store.base import Claim, History, JournalEntry, SignalRecord, Store
+from continuum.store.base import Claim, History, JournalEntry, Lease, SignalRecord, Store
 
 
 class Halt(BaseException):
@@ -85,7 +85,7 @@ class AttemptContext:
         self._monotonic_base = time.monotonic()
 
     @property
-    def lease(self) -> Any:
+    def lease(self) -> Lease:
         return self.claim.lease
 
     @property
