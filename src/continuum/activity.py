@@ -27,7 +27,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from continuum import serialization
 from continuum.errors import ActivityFailed, ConfigurationError, SerializationError
-from continuum.runtime.context import AttemptContext, current, entry_value, outside_workflow
+from continuum.runtime.context import AttemptContext, current, outside_workflow
 from continuum.store.base import JournalEntry
 
 P = ParamSpec("P")
@@ -120,8 +120,9 @@ def _steps(
     """Run one activity call not yet journaled; yields requests, returns its value."""
     attempt = 1
     if entry is not None:  # an earlier attempt failed and the run slept on its retry
-        attempt = int(entry_value(entry, "attempt")) + 1
-        retry_at = float(entry_value(entry, "retry_at"))
+        pending = serialization.loads(entry.payload_json)
+        attempt = int(pending["attempt"]) + 1
+        retry_at = float(pending["retry_at"])
         if ctx.clock() < retry_at:
             ctx.suspend(wake_at=retry_at)
     ctx.flush()  # buffered values become durable before the side effect sees them

@@ -230,7 +230,9 @@ class Dispatcher:
             versions=self._known_versions(),
             known=False,
         )
-        known = set(self._known_versions())
+        if not claims:
+            return
+        known = set(self._known_versions())  # a fresh look: a reload may have added one
         for claim in claims:
             run = claim.run
             if (run.workflow, run.version_hash) in known:
