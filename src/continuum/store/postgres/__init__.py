@@ -219,7 +219,7 @@ class PostgresStore(Store):
     ) -> list[Claim]:
         if limit <= 0 or (known and not versions):
             return []
-        with self._tx() as conn:
+        with self._connection() as conn:  # one statement: its own transaction
             cur = conn.cursor(row_factory=dict_row)
             rows = cur.execute(
                 Q["claim"],
@@ -248,7 +248,7 @@ class PostgresStore(Store):
     def renew_leases(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease]:
         if not leases:
             return []
-        with self._tx() as conn:
+        with self._connection() as conn:  # one statement: its own transaction
             renewed = {
                 (row[0], row[1])
                 for row in conn.execute(
