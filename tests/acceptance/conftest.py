@@ -14,6 +14,11 @@ import pytest
 ROOT = Path(__file__).parents[2]
 
 
+def lines(log: Path) -> list[list[str]]:
+    """The activity log the workers append to, one split line per execution."""
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+
 def wait_ready(proc: subprocess.Popen[str]) -> None:
     """Block until the worker printed "ready" (or fail with what it printed instead)."""
     assert proc.stdout is not None

@@ -16,7 +16,7 @@ import pytest
 
 import continuum
 from tests.acceptance import proc_flows
-from tests.acceptance.conftest import wait_ready
+from tests.acceptance.conftest import lines, wait_ready
 from tests.acceptance.rolling import v1, v2
 from tests.conftest import BACKENDS, wait_until
 from tests.pgcluster import PostgresCluster
@@ -28,10 +28,6 @@ pytestmark = [
 Spawn = Callable[..., subprocess.Popen[str]]
 BOTH = "tests.acceptance.rolling.v1,tests.acceptance.rolling.v2"
 ONLY_V2 = "tests.acceptance.rolling.v2"
-
-
-def lines(log: Path) -> list[list[str]]:
-    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def events(path: Path, name: str) -> list[dict[str, Any]]:

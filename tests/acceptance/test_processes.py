@@ -12,15 +12,12 @@ import pytest
 
 import continuum
 from tests.acceptance import proc_flows
+from tests.acceptance.conftest import lines
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
 Spawn = Callable[..., subprocess.Popen[str]]
-
-
-def lines(log: Path) -> list[list[str]]:
-    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def test_two_workers_run_each_attempt_exactly_once(
