@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 
 from continuum.errors import LeaseLost, SchemaError, StoreError
 from continuum.store import JournalEntry, Lease, NewRun, Store, VersionRecord, open_store
+from continuum.store.base import Write
 from tests.conftest import raw_sql
 
 V1 = ("wf.Order", "aaaaaaaaaaaaaaaa")
@@ -230,6 +232,82 @@ def test_a_taken_signal_cannot_be_taken_again(store: Store) -> None:
     with pytest.raises(StoreError, match="already consumed"):
         store.record(claim.lease, [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)])
     assert [e.seq for e in store.load_history("r").entries] == [0]  # nothing of it written
+
+
+def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
+    for run_id in ("record", "stale", "finish", "suspend", "taken"):
+        store.create_run(new_run(run_id))
+    store.send_signal("taken", "go", "1")
+    claims = {
+        c.run.run_id: c
+        for c in store.claim_runs("n1", limit=10, lease_seconds=30, versions=[V1], known=True)
+    }
+    [signal] = store.load_history("taken").pending_signals
+    take = entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)
+    store.record(claims["taken"].lease, [take])
+    stale = Lease("stale", "n1", claims["stale"].lease.token + 1)
+    outcomes = store.apply_writes(
+        [
+            Write(claims["record"].lease, [entry(0), entry(1)]),
+            Write(stale, [entry(0)]),
+            Write(claims["finish"].lease, [entry(0)], "completed", output_json='"done"'),
+            Write(claims["suspend"].lease, [entry(0)], "suspended", wake_on_signals=["go"]),
+            Write(
+                claims["taken"].lease,
+                [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)],
+            ),
+        ]
+    )
+    assert outcomes[0] is None and outcomes[2] is None and outcomes[3] is None
+    assert isinstance(outcomes[1], LeaseLost)
+    assert isinstance(outcomes[4], StoreError) and not isinstance(outcomes[4], LeaseLost)
+    history = {run_id: [e.seq for e in store.load_history(run_id).entries] for run_id in claims}
+    assert history == {"record": [0, 1], "stale": [], "finish": [0], "suspend": [0], "taken": [0]}
+    statuses = {run_id: store.get_run(run_id).status for run_id in claims}  # type: ignore[union-attr]
+    assert statuses == {
+        "record": "running",
+        "stale": "running",
+        "finish": "completed",
+        "suspend": "suspended",
+        "taken": "running",
+    }
+    assert store.get_run("finish").output_json == '"done"'  # type: ignore[union-attr]
+
+
+def test_concurrent_writers_all_land(store: Store) -> None:
+    ids = [f"r{i}" for i in range(12)]
+    for run_id in ids:
+        store.create_run(new_run(run_id))
+    claims = store.claim_runs("n1", limit=12, lease_seconds=30, versions=[V1], known=True)
+    errors: list[BaseException] = []
+
+    def attempt(claim) -> None:
+        try:
+            for seq in range(5):
+                store.record(claim.lease, [entry(seq)])
+            store.finish(
+                claim.lease, [entry(5)], status="completed", output_json="1", error_json=None
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt, args=(claim,)) for claim in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    for run_id in ids:
+        assert store.get_run(run_id).status == "completed"  # type: ignore[union-attr]
+        assert [e.seq for e in store.load_history(run_id).entries] == list(range(6))
+
+
+def test_finish_takes_only_an_end_status(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    with pytest.raises(ValueError, match="completed or failed"):
+        store.finish(claim.lease, [], status="suspended", output_json=None, error_json=None)
+    assert store.get_run("r").status == "running"  # type: ignore[union-attr]
 
 
 def test_cancel_revokes_the_lease(store: Store) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 import continuum
 from continuum.errors import ConfigurationError, DatabaseUnavailable, StoreError
-from continuum.store import NewRun, open_store
+from continuum.store import JournalEntry, NewRun, open_store
+from continuum.store.base import Write
 from continuum.store.postgres import Q
 from tests.conftest import BACKENDS
 from tests.engine import flows
@@ -227,3 +228,26 @@ def test_result_wakes_when_another_node_settles_the_run(pg_url: str, make_app: M
     completed = time.monotonic()
     waiter.join(30)
     assert returned and returned[0] - completed < 0.5
+
+
+def test_a_write_postgres_rejects_leaves_its_batch_untouched(pg_url: str) -> None:
+    store = open_store(pg_url)
+    store.migrate()
+    versions = [("wf", "h")]
+    for run_id in ("good", "bad"):
+        store.create_run(NewRun(run_id, "wf", "h", 1, "null"))
+    claims = {
+        c.run.run_id: c
+        for c in store.claim_runs("n", limit=2, lease_seconds=30, versions=versions, known=True)
+    }
+    good = Write(claims["good"].lease, [JournalEntry(0, "activity", "a", "1")])
+    # PostgreSQL text cannot hold NUL: the statement fails as a whole
+    bad = Write(claims["bad"].lease, [JournalEntry(0, "activity", "a\x00b", "1")])
+    with pytest.raises(StoreError):
+        store.apply_writes([good, bad])
+    assert store.load_history("good").entries == []  # nothing of the batch was kept
+    with pytest.raises(StoreError):
+        store.record(bad.lease, bad.entries)  # alone, the bad write still fails...
+    store.record(good.lease, good.entries)  # ...and the good one lands
+    assert [e.seq for e in store.load_history("good").entries] == [0]
+    store.close()

@@ -3,7 +3,8 @@
 Times are seconds since the epoch on the database's clock. Every write made on
 behalf of an attempt takes its `Lease` and is refused with `LeaseLost` unless,
 in the same transaction, the run is still `running` under that lease token and
-the lease has not expired by the database clock (fencing).
+the lease has not expired by the database clock (fencing). Attempt writes of
+many runs may share one transaction (group commit); each is fenced on its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from continuum.errors import ContinuumError
+from continuum.store.group_commit import GroupCommit
 
 VersionKey = tuple[str, str]
 
@@ -101,6 +105,23 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Write:
+    """One attempt write: journal entries and what becomes of the run, under a lease.
+
+    `outcome` is "record" (the run keeps running), "suspended", "completed" or
+    "failed". Entries hold at most one row per `seq` (the store keeps the last).
+    """
+
+    lease: Lease
+    entries: Sequence[JournalEntry]
+    outcome: str = "record"
+    output_json: str | None = None
+    error_json: str | None = None
+    wake_at: float | None = None
+    wake_on_signals: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class VersionRecord:
     workflow: str
     version_hash: str
@@ -122,9 +143,16 @@ class VersionRow:
 
 
 class Store(ABC):
-    """What the engine needs from a database. Implementations are thread-safe."""
+    """What the engine needs from a database. Implementations are thread-safe.
+
+    Subclasses call `super().__init__()`: attempt writes from many threads go
+    through one `GroupCommit`, which hands them to `apply_writes` in batches.
+    """
 
     url: str
+
+    def __init__(self) -> None:
+        self._group_commit = GroupCommit(self.apply_writes)
 
     # -- lifecycle -----------------------------------------------------------------
     @abstractmethod
@@ -210,10 +238,19 @@ class Store(ABC):
     def load_history(self, run_id: str) -> History: ...
 
     @abstractmethod
-    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
-        """Write journal entries."""
+    def apply_writes(self, writes: Sequence[Write]) -> list[ContinuumError | None]:
+        """Make `writes` durable in one transaction, each fenced by its own lease.
 
-    @abstractmethod
+        Returns, per write, None when it was written, or the error that refused
+        it and left nothing of it: `LeaseLost`, or `StoreError` when a signal it
+        takes was already consumed. Raises only when the transaction as a whole
+        failed, which keeps none of them.
+        """
+
+    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
+        """Write journal entries; the run keeps running."""
+        self._group_commit.submit(Write(lease, entries))
+
     def suspend(
         self,
         lease: Lease,
@@ -227,8 +264,10 @@ class Store(ABC):
         The run becomes due at `wake_at`, or at once when a pending signal named
         in `wake_on_signals` is already there (a signal sent while it ran).
         """
+        self._group_commit.submit(
+            Write(lease, entries, "suspended", wake_at=wake_at, wake_on_signals=wake_on_signals)
+        )
 
-    @abstractmethod
     def finish(
         self,
         lease: Lease,
@@ -239,6 +278,11 @@ class Store(ABC):
         error_json: str | None,
     ) -> None:
         """Write entries and end the run `completed` or `failed`."""
+        if status not in ("completed", "failed"):
+            raise ValueError(f"a run finishes completed or failed, not {status!r}")
+        self._group_commit.submit(
+            Write(lease, entries, status, output_json=output_json, error_json=error_json)
+        )
 
     @abstractmethod
     def release(self, lease: Lease, *, delay: float) -> None:

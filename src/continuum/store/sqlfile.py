@@ -3,9 +3,7 @@
     -- name: get_run
     SELECT ... WHERE id = :run_id;
 
-A line `-- include: other` is replaced by the named query `other` (defined
-earlier in the file), so a shared fragment is written once. Each backend keeps
-all of its SQL in one such file, read once at import.
+Each backend keeps all of its SQL in one such file, read once at import.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from importlib import resources
 from continuum.errors import SchemaError
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
-_INCLUDE = re.compile(r"^[ \t]*--\s*include:\s*(\w+)\s*$", re.MULTILINE)
 
 
 def load_queries(package: str, filename: str) -> dict[str, str]:
@@ -28,8 +25,7 @@ def load_queries(package: str, filename: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise RuntimeError(f"query {name!r} is defined twice in {package}/{filename}")
-        expanded = _INCLUDE.sub(lambda m: queries[m[1]], body)
-        queries[name] = expanded.strip().rstrip(";")
+        queries[name] = body.strip().rstrip(";")
     return queries
 
 

@@ -30,7 +30,13 @@ import psycopg_pool
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 
-from continuum.errors import ConfigurationError, DatabaseUnavailable, LeaseLost, StoreError
+from continuum.errors import (
+    ConfigurationError,
+    ContinuumError,
+    DatabaseUnavailable,
+    LeaseLost,
+    StoreError,
+)
 from continuum.store.base import (
     Claim,
     History,
@@ -43,6 +49,7 @@ from continuum.store.base import (
     VersionKey,
     VersionRecord,
     VersionRow,
+    Write,
 )
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 
@@ -63,6 +70,7 @@ class PostgresStore(Store):
         max_connections: int = 10,
         connect_timeout: float = 10.0,
     ) -> None:
+        super().__init__()
         # Connections set up for JSON-as-text, with when each was last used.
         self._configured: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
             weakref.WeakKeyDictionary()
@@ -313,57 +321,25 @@ class PostgresStore(Store):
         signals.sort(key=lambda signal: signal.signal_id)
         return History(entries, signals)
 
-    def _fenced_write(
-        self, query: str, lease: Lease, entries: Sequence[JournalEntry], **extra: Any
-    ) -> None:
-        """One statement: the fence, the journal rows, the signals they take, the outcome."""
-        latest = list({entry.seq: entry for entry in entries}.values())  # last write per seq wins
-        consuming = [e for e in latest if e.consumes_signal is not None]
-        params = {
-            "run_id": lease.run_id,
-            "token": lease.token,
-            "entries": _entries_json(latest),
-            "signal_ids": [e.consumes_signal for e in consuming],
-            "signal_seqs": [e.seq for e in consuming],
-            **extra,
-        }
+    def apply_writes(self, writes: Sequence[Write]) -> list[ContinuumError | None]:
+        # In run id order, the order the statement locks rows in (see write_batch).
+        order = sorted(range(len(writes)), key=lambda i: writes[i].lease.run_id)
         with self._connection() as conn:
-            row = conn.execute(query, params).fetchone()
-        assert row is not None
-        fenced, taken_before = row[0], row[1]
-        if fenced == 1:
-            return
-        if taken_before:
-            raise StoreError(f"run {lease.run_id}: a signal was already consumed; nothing written")
-        raise LeaseLost(lease.run_id)
-
-    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
-        self._fenced_write(Q["record"], lease, entries)
-
-    def suspend(
-        self,
-        lease: Lease,
-        entries: Sequence[JournalEntry],
-        *,
-        wake_at: float | None,
-        wake_on_signals: Sequence[str],
-    ) -> None:
-        self._fenced_write(
-            Q["suspend"], lease, entries, wake_at=wake_at, signal_names=list(wake_on_signals)
-        )
-
-    def finish(
-        self,
-        lease: Lease,
-        entries: Sequence[JournalEntry],
-        *,
-        status: str,
-        output_json: str | None,
-        error_json: str | None,
-    ) -> None:
-        self._fenced_write(
-            Q["finish"], lease, entries, status=status, output=output_json, error=error_json
-        )
+            rows = conn.execute(
+                Q["write_batch"],
+                {"writes": _writes_json(writes, order), "entries": _entries_json(writes, order)},
+            ).fetchall()
+        outcomes: list[ContinuumError | None] = [None] * len(writes)
+        for i, written, taken_before, *_ in rows:
+            if written:
+                continue
+            run_id = writes[i].lease.run_id
+            outcomes[i] = (
+                StoreError(f"run {run_id}: a signal was already consumed; nothing written")
+                if taken_before
+                else LeaseLost(run_id)
+            )
+        return outcomes
 
     def release(self, lease: Lease, *, delay: float) -> None:
         with self._tx() as conn:
@@ -412,15 +388,34 @@ class PostgresStore(Store):
         ]
 
 
-def _entries_json(entries: Sequence[JournalEntry]) -> str:
-    """Journal rows as one JSON array; payloads are JSON already and go in as they are."""
+def _writes_json(writes: Sequence[Write], order: Sequence[int]) -> str:
+    """The writes as one JSON array; outputs and errors are JSON already and go in as they are."""
     dumps = json.dumps
     return (
         "["
         + ",".join(
-            f'{{"seq":{e.seq},"kind":{dumps(e.kind)},"name":{dumps(e.name)},'
-            f'"payload":{e.payload_json or "null"}}}'
-            for e in entries
+            f'{{"i":{i},"run_id":{dumps(w.lease.run_id)},"token":{w.lease.token},'
+            f'"outcome":"{w.outcome}","output":{w.output_json or "null"},'
+            f'"error":{w.error_json or "null"},"wake_at":{dumps(w.wake_at)},'
+            f'"wake_on":{dumps(list(w.wake_on_signals))}}}'
+            for i in order
+            for w in (writes[i],)
+        )
+        + "]"
+    )
+
+
+def _entries_json(writes: Sequence[Write], order: Sequence[int]) -> str:
+    """Every write's journal rows as one JSON array, the last row per seq of each write;
+    payloads are JSON already and go in as they are."""
+    dumps = json.dumps
+    return (
+        "["
+        + ",".join(
+            f'{{"i":{i},"seq":{e.seq},"kind":{dumps(e.kind)},"name":{dumps(e.name)},'
+            f'"payload":{e.payload_json or "null"},"signal":{dumps(e.consumes_signal)}}}'
+            for i in order
+            for e in {entry.seq: entry for entry in writes[i].entries}.values()
         )
         + "]"
     )

@@ -132,9 +132,18 @@ SELECT extract(epoch FROM min(due) - now())::float8 FROM (
 ) AS upcoming;
 
 -- name: renew_leases
+-- Rows are locked in id order first, as attempt writes do, so the two never deadlock.
+WITH held AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(nodes)s::text[])
+        AS held (id, token, node)
+), locked AS (
+    SELECT r.id FROM continuum_runs AS r WHERE r.id IN (SELECT id FROM held)
+    ORDER BY r.id
+    FOR NO KEY UPDATE
+)
 UPDATE continuum_runs AS r
 SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
-FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(nodes)s::text[]) AS held (id, token, node)
+FROM held JOIN locked ON locked.id = held.id
 WHERE r.id = held.id AND r.lease_token = held.token AND r.lease_owner = held.node
   AND r.status = 'running' AND r.lease_expires_at > now()
 RETURNING r.id, r.lease_token;
@@ -149,100 +158,81 @@ UNION ALL
 SELECT id, NULL, name, payload, extract(epoch FROM sent_at)::float8
 FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL;
 
--- Each attempt write below is one statement, so one round trip and one commit.
--- `fence` updates the run only while this attempt's lease holds (token, status,
--- expiry by now()); every other part reads from `fence`, so when the lease is
--- gone nothing at all is written and the first column is 0.
-
--- name: signals_untaken
--- A signal is taken once: the write is refused whole if one it takes is gone.
-AND NOT EXISTS (
-    SELECT 1 FROM continuum_signals
-    WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
-
--- name: taken_before
-(SELECT count(*) FROM continuum_signals
- WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
-
--- name: journal_writes
--- Shared by the writes below: this attempt's journal rows (one JSON array, so one
--- parameter however many rows) and the signals they take.
+-- name: write_batch
+-- Attempt writes of many runs in one statement, so one round trip and one commit
+-- for all of them. %(writes)s and %(entries)s are JSON arrays; `i` ties each
+-- journal row to its write, `signal` is the signal a row takes.
+-- `fence` updates a run only while that write's lease holds (token, status,
+-- expiry by now()) and no signal it takes is gone; every other part reads from
+-- `fence`, so a refused write leaves nothing. Rows are locked in id order first,
+-- as the heartbeat's renewal does, so concurrent batches never deadlock.
+WITH w AS (
+    SELECT * FROM json_to_recordset(%(writes)s::json) AS w (
+        i integer, run_id text, token bigint, outcome text, output json, error json,
+        wake_at float8, wake_on text[])
+), e AS (
+    SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
+        i integer, seq integer, kind text, name text, payload json, signal bigint)
+), taken_before AS (
+    SELECT e.i, count(*) AS signals FROM e JOIN continuum_signals AS s ON s.id = e.signal
+    WHERE s.consumed_seq IS NOT NULL
+    GROUP BY e.i
+), locked AS (
+    SELECT r.id FROM continuum_runs AS r WHERE r.id IN (SELECT run_id FROM w)
+    ORDER BY r.id
+    FOR NO KEY UPDATE
+), fence AS (
+    UPDATE continuum_runs AS r
+    SET status = CASE w.outcome WHEN 'record' THEN 'running' ELSE w.outcome END,
+        output = CASE WHEN w.outcome IN ('completed', 'failed') THEN w.output ELSE r.output END,
+        error = CASE WHEN w.outcome IN ('completed', 'failed') THEN w.error ELSE r.error END,
+        lease_owner = CASE w.outcome WHEN 'record' THEN r.lease_owner END,
+        lease_expires_at = CASE w.outcome WHEN 'record' THEN r.lease_expires_at END,
+        -- A suspension wakes at once when a wanted signal is already pending, or when
+        -- one arrived during the attempt (available_at set by send_signal).
+        available_at = CASE w.outcome
+            WHEN 'record' THEN r.available_at
+            WHEN 'suspended' THEN CASE
+                WHEN r.available_at IS NOT NULL OR EXISTS (
+                    SELECT 1 FROM continuum_signals AS s
+                    WHERE s.run_id = r.id AND s.consumed_seq IS NULL
+                      AND s.name = ANY (w.wake_on)
+                      AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = w.i AND e.signal = s.id))
+                THEN now()
+                ELSE to_timestamp(w.wake_at)
+            END
+        END,
+        updated_at = now()
+    FROM w JOIN locked ON locked.id = w.run_id
+    WHERE r.id = w.run_id AND r.lease_token = w.token AND r.status = 'running'
+      AND r.lease_expires_at > now()
+      AND NOT EXISTS (SELECT 1 FROM taken_before AS t WHERE t.i = w.i)
+    RETURNING w.i, r.id, r.status, r.available_at
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
     SELECT fence.id, e.seq, e.kind, e.name, e.payload, now()
-    FROM fence, json_to_recordset(%(entries)s::json)
-        AS e (seq integer, kind text, name text, payload json)
+    FROM fence JOIN e ON e.i = fence.i
     ON CONFLICT (run_id, seq) DO UPDATE
     SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
         recorded_at = excluded.recorded_at
     RETURNING 1
 ), consumed AS (
-    UPDATE continuum_signals AS s SET consumed_seq = c.seq
-    FROM fence, unnest(%(signal_ids)s::bigint[], %(signal_seqs)s::integer[]) AS c (id, seq)
-    WHERE s.id = c.id AND s.run_id = fence.id AND s.consumed_seq IS NULL
+    UPDATE continuum_signals AS s SET consumed_seq = e.seq
+    FROM fence JOIN e ON e.i = fence.i
+    WHERE s.id = e.signal AND s.run_id = fence.id AND s.consumed_seq IS NULL
     RETURNING 1
-
-
--- name: record
-WITH fence AS (
-    UPDATE continuum_runs SET updated_at = now()
-    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
-      AND lease_expires_at > now()
-      -- include: signals_untaken
-    RETURNING id
--- include: journal_writes
-)
-SELECT (SELECT count(*) FROM fence),
-       -- include: taken_before
-       , (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed);
-
--- name: suspend
--- Wakes at once when a wanted signal is already pending, or when a signal arrived
--- during the attempt (available_at set: read from the row itself, so also after
--- waiting for a concurrent signal's lock).
-WITH fence AS (
-    UPDATE continuum_runs
-    SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
-        available_at = CASE
-            WHEN available_at IS NOT NULL OR EXISTS (
-                SELECT 1 FROM continuum_signals
-                WHERE run_id = %(run_id)s AND consumed_seq IS NULL
-                  AND name = ANY (%(signal_names)s::text[])
-                  AND id <> ALL (%(signal_ids)s::bigint[]))
-            THEN now()
-            ELSE to_timestamp(%(wake_at)s::float8)
-        END
-    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
-      AND lease_expires_at > now()
-      -- include: signals_untaken
-    RETURNING id, available_at
--- include: journal_writes
-), notified AS (
-    -- other nodes may be asleep past this due time
-    SELECT pg_notify('continuum_wakeup', '') FROM fence WHERE fence.available_at IS NOT NULL
-)
-SELECT (SELECT count(*) FROM fence),
-       -- include: taken_before
-       , (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
-       (SELECT count(*) FROM notified);
-
--- name: finish
-WITH fence AS (
-    UPDATE continuum_runs
-    SET status = %(status)s, output = %(output)s, error = %(error)s, lease_owner = NULL,
-        lease_expires_at = NULL, available_at = NULL, updated_at = now()
-    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
-      AND lease_expires_at > now()
-      -- include: signals_untaken
-    RETURNING id
--- include: journal_writes
-), notified AS (
+), woken AS (
+    -- other nodes may be asleep past a due time set here
+    SELECT pg_notify('continuum_wakeup', '')
+    WHERE EXISTS (SELECT 1 FROM fence WHERE status = 'suspended' AND available_at IS NOT NULL)
+), settled AS (
     SELECT pg_notify('continuum_settled', fence.id) FROM fence
+    WHERE fence.status IN ('completed', 'failed')
 )
-SELECT (SELECT count(*) FROM fence),
-       -- include: taken_before
-       , (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
-       (SELECT count(*) FROM notified);
+SELECT w.i, fence.id IS NOT NULL AS written, coalesce(t.signals, 0) AS taken_before,
+       (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
+       (SELECT count(*) FROM woken), (SELECT count(*) FROM settled)
+FROM w LEFT JOIN fence ON fence.i = w.i LEFT JOIN taken_before AS t ON t.i = w.i;
 
 -- name: release
 UPDATE continuum_runs

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from continuum.errors import (
     ConfigurationError,
+    ContinuumError,
     DatabaseUnavailable,
     LeaseLost,
     SchemaError,
@@ -37,6 +38,7 @@ from continuum.store.base import (
     VersionKey,
     VersionRecord,
     VersionRow,
+    Write,
 )
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 
@@ -68,6 +70,7 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
 
 class SQLiteStore(Store):
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         path, options = parse_url(url)
         synchronous = _SYNCHRONOUS.get(options.get("synchronous", "full").lower())
@@ -267,21 +270,30 @@ class SQLiteStore(Store):
                 db.execute("COMMIT")
         return History(entries, signals)
 
-    @contextmanager
-    def _fenced(self, lease: Lease) -> Iterator[tuple[sqlite3.Connection, float]]:
+    def apply_writes(self, writes: Sequence[Write]) -> list[ContinuumError | None]:
+        """One transaction, so one sync of the file; a savepoint per write, so a refused
+        write is rolled back alone."""
         now = self.now()
+        outcomes: list[ContinuumError | None] = []
         with self._write() as db:
-            fenced = db.execute(
-                Q["fence"], {"run_id": lease.run_id, "token": lease.token, "now": now}
-            ).rowcount
-            if fenced != 1:
-                raise LeaseLost(lease.run_id)
-            yield db, now
+            for write in writes:
+                db.execute("SAVEPOINT attempt_write")
+                try:
+                    self._apply(db, write, now)
+                except (LeaseLost, StoreError) as refused:
+                    db.execute("ROLLBACK TO attempt_write")
+                    outcomes.append(refused)
+                else:
+                    outcomes.append(None)
+                db.execute("RELEASE attempt_write")
+        return outcomes
 
-    def _write_entries(
-        self, db: sqlite3.Connection, lease: Lease, entries: Sequence[JournalEntry], now: float
-    ) -> None:
-        for entry in entries:
+    def _apply(self, db: sqlite3.Connection, write: Write, now: float) -> None:
+        lease = write.lease
+        fence = {"run_id": lease.run_id, "token": lease.token, "now": now}
+        if db.execute(Q["fence"], fence).rowcount != 1:
+            raise LeaseLost(lease.run_id)
+        for entry in write.entries:
             db.execute(
                 Q["write_entry"],
                 {
@@ -298,58 +310,24 @@ class SQLiteStore(Store):
                     Q["consume_signal"],
                     {"signal_id": entry.consumes_signal, "run_id": lease.run_id, "seq": entry.seq},
                 ).rowcount
-                if taken != 1:  # the transaction rolls back: nothing of this write stays
+                if taken != 1:
                     raise StoreError(
                         f"run {lease.run_id}: signal {entry.consumes_signal} was already "
                         "consumed; nothing written"
                     )
-
-    def _fenced_write(
-        self,
-        lease: Lease,
-        entries: Sequence[JournalEntry],
-        outcome: str | None = None,
-        **params: object,
-    ) -> None:
-        """In one transaction: the fence, the journal rows, the signals they take, the outcome."""
-        with self._fenced(lease) as (db, now):
-            self._write_entries(db, lease, entries, now)
-            if outcome is not None:
-                db.execute(
-                    Q[outcome], {"run_id": lease.run_id, "token": lease.token, "now": now, **params}
-                )
-
-    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
-        self._fenced_write(lease, entries)
-
-    def suspend(
-        self,
-        lease: Lease,
-        entries: Sequence[JournalEntry],
-        *,
-        wake_at: float | None,
-        wake_on_signals: Sequence[str],
-    ) -> None:
-        self._fenced_write(
-            lease,
-            entries,
-            "suspend",
-            wake_at=wake_at,
-            signal_names=json.dumps(list(wake_on_signals)),
-        )
-
-    def finish(
-        self,
-        lease: Lease,
-        entries: Sequence[JournalEntry],
-        *,
-        status: str,
-        output_json: str | None,
-        error_json: str | None,
-    ) -> None:
-        self._fenced_write(
-            lease, entries, "finish", status=status, output=output_json, error=error_json
-        )
+        if write.outcome == "suspended":
+            names = json.dumps(list(write.wake_on_signals))
+            db.execute(Q["suspend"], {**fence, "wake_at": write.wake_at, "signal_names": names})
+        elif write.outcome != "record":
+            db.execute(
+                Q["finish"],
+                {
+                    **fence,
+                    "status": write.outcome,
+                    "output": write.output_json,
+                    "error": write.error_json,
+                },
+            )
 
     def release(self, lease: Lease, *, delay: float) -> None:
         with self._write() as db:

@@ -1,0 +1,116 @@
+"""Group commit: concurrent writers share one transaction, and so one disk flush.
+
+Every attempt write is durable before the call returns, and a durable commit
+costs a flush of the database's log, plus, on a server, a round trip. Paid
+once per write, that bounds a node far below what its database can do. Here a
+writer that finds no flush under way becomes the leader: it commits everything
+queued so far in one transaction (its own write included). Writers arriving
+meanwhile queue up; when the leader's commit returns, the first of them leads
+the next batch. A writer alone never waits for anyone: its batch is itself.
+
+Each write keeps its own outcome: the backend fences every write by its own
+lease inside the shared transaction and reports per write. If the batch as a
+whole fails for a reason other than the database being unreachable (a value one
+write carries that the database rejects, a deadlock), its writes are tried again
+one by one, so one bad write cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from continuum.errors import DatabaseUnavailable, StoreError
+
+T = TypeVar("T")
+
+# Enough to amortise a flush over many writers; small enough that one batch's
+# statement stays cheap to build and to plan.
+MAX_BATCH = 64
+
+
+class _Slot(Generic[T]):
+    __slots__ = ("done", "error", "item", "lead")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.error: BaseException | None = None
+        self.lead = False  # woken to lead the next batch rather than with an outcome
+        self.done = threading.Event()
+
+
+class GroupCommit(Generic[T]):
+    """Funnel `submit` calls from many threads into batched calls of `apply`.
+
+    `apply(items)` writes the items in one transaction and returns, for each,
+    None (written) or the exception that refused that item alone.
+    """
+
+    def __init__(
+        self,
+        apply: Callable[[Sequence[T]], Sequence[BaseException | None]],
+        *,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._apply = apply
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Slot[T]] = []
+        self._leading = False  # a batch is being written; when False the queue is empty
+
+    def submit(self, item: T) -> None:
+        """Write `item` durably (alone or with others); raise what refused it."""
+        slot = _Slot(item)
+        with self._lock:
+            self._queue.append(slot)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            slot.done.wait()
+        if lead or slot.lead:
+            self._lead()
+        if slot.error is not None:
+            raise slot.error
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
+            self._write(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._leading = False
+            for slot in batch:
+                slot.lead = False
+                slot.done.set()
+
+    def _write(self, batch: list[_Slot[T]]) -> None:
+        try:
+            outcomes = self._apply([slot.item for slot in batch])
+        except DatabaseUnavailable as error:
+            for slot in batch:  # an exception of its own for each thread that raises it
+                slot.error = DatabaseUnavailable(str(error))
+                slot.error.__cause__ = error
+            return
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            for slot in batch:  # nothing of the batch was kept: each on its own now
+                self._write([slot])
+            return
+        except BaseException as error:  # the leader is being torn down mid-write
+            for slot in batch:
+                slot.error = StoreError(
+                    f"the write was interrupted ({error!r}); it may not have landed"
+                )
+            raise
+        for slot, outcome in zip(batch, outcomes, strict=True):
+            slot.error = outcome
