@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -251,3 +252,43 @@ def test_a_write_postgres_rejects_leaves_its_batch_untouched(pg_url: str) -> Non
     store.record(good.lease, good.entries)  # ...and the good one lands
     assert [e.seq for e in store.load_history("good").entries] == [0]
     store.close()
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+def test_attempt_writes_and_renewals_probe_the_key_however_big_the_table(
+    pg_url: str, analyzed: bool
+) -> None:
+    """The batch's JSON looks like 100 rows to the planner; the plan must still be
+    key probes, with or without statistics, not a scan of every leased run."""
+    store = open_store(pg_url)
+    store.migrate()
+    store.close()
+    statements = {
+        "write_batch": (
+            "text, text, text[], bigint[]",
+            ["writes", "entries", "run_ids", "signal_ids"],
+        ),
+        "renew_leases": (
+            "float8, text[], bigint[], text[]",
+            ["lease_seconds", "ids", "tokens", "nodes"],
+        ),
+    }
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO continuum_runs (id, workflow, version_hash, version, status, "
+            "lease_owner, lease_token, lease_expires_at, created_at, updated_at) "
+            "SELECT 'run-' || i, 'wf', 'h', 1, 'running', 'n', 1, now() + interval '1 hour', "
+            "now(), now() FROM generate_series(1, 20000) AS i"
+        )
+        if analyzed:
+            conn.execute("ANALYZE")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        for name, (types, params) in statements.items():
+            query = Q[name]
+            for number, param in enumerate(params, 1):
+                query = query.replace(f"%({param})s", f"${number}")
+            conn.execute(f"PREPARE {name} ({types}) AS {query}")
+            nulls = ", ".join(["NULL"] * len(params))
+            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN EXECUTE {name} ({nulls})"))
+            assert "Seq Scan on continuum_runs" not in plan, plan
+            assert set(re.findall(r"continuum_runs_\w+", plan)) == {"continuum_runs_pkey"}, plan

@@ -327,7 +327,17 @@ class PostgresStore(Store):
         with self._connection() as conn:
             rows = conn.execute(
                 Q["write_batch"],
-                {"writes": _writes_json(writes, order), "entries": _entries_json(writes, order)},
+                {
+                    "writes": _writes_json(writes, order),
+                    "entries": _entries_json(writes, order),
+                    "run_ids": [writes[i].lease.run_id for i in order],
+                    "signal_ids": [
+                        e.consumes_signal
+                        for w in writes
+                        for e in w.entries
+                        if e.consumes_signal is not None
+                    ],
+                },
             ).fetchall()
         outcomes: list[ContinuumError | None] = [None] * len(writes)
         for i, written, taken_before, *_ in rows:

@@ -137,15 +137,18 @@ WITH held AS (
     SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(nodes)s::text[])
         AS held (id, token, node)
 ), locked AS (
-    SELECT r.id FROM continuum_runs AS r WHERE r.id IN (SELECT id FROM held)
-    ORDER BY r.id
+    -- Read under the lock, so current; the update then tests only the key (see write_batch).
+    SELECT id, lease_token, lease_owner,
+           status = 'running' AND lease_expires_at > now() AS leased
+    FROM continuum_runs WHERE id = ANY (%(ids)s::text[])
+    ORDER BY id
     FOR NO KEY UPDATE
 )
 UPDATE continuum_runs AS r
 SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
 FROM held JOIN locked ON locked.id = held.id
-WHERE r.id = held.id AND r.lease_token = held.token AND r.lease_owner = held.node
-  AND r.status = 'running' AND r.lease_expires_at > now()
+WHERE r.id = ANY (%(ids)s::text[]) AND r.id = locked.id AND locked.leased
+  AND locked.lease_token = held.token AND locked.lease_owner = held.node
 RETURNING r.id, r.lease_token;
 
 -- name: history
@@ -161,11 +164,14 @@ FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL;
 -- name: write_batch
 -- Attempt writes of many runs in one statement, so one round trip and one commit
 -- for all of them. %(writes)s and %(entries)s are JSON arrays; `i` ties each
--- journal row to its write, `signal` is the signal a row takes.
+-- journal row to its write, `signal` is the signal a row takes. %(run_ids)s and
+-- %(signal_ids)s repeat the ids as arrays so that every lookup is an index probe
+-- whatever the planner guesses of the JSON (a guess of 100 rows made it scan
+-- the whole runs table once that was a few thousand rows long).
 -- `fence` updates a run only while that write's lease holds (token, status,
--- expiry by now()) and no signal it takes is gone; every other part reads from
--- `fence`, so a refused write leaves nothing. Rows are locked in id order first,
--- as the heartbeat's renewal does, so concurrent batches never deadlock.
+-- expiry by now(), read under its row lock) and no signal it takes is gone; every
+-- other part reads from `fence`, so a refused write leaves nothing. Rows are locked
+-- in id order first, as the heartbeat's renewal does, so the two never deadlock.
 WITH w AS (
     SELECT * FROM json_to_recordset(%(writes)s::json) AS w (
         i integer, run_id text, token bigint, outcome text, output json, error json,
@@ -174,12 +180,15 @@ WITH w AS (
     SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
         i integer, seq integer, kind text, name text, payload json, signal bigint)
 ), taken_before AS (
-    SELECT e.i, count(*) AS signals FROM e JOIN continuum_signals AS s ON s.id = e.signal
-    WHERE s.consumed_seq IS NOT NULL
+    SELECT e.i, count(*) AS signals
+    FROM continuum_signals AS s JOIN e ON e.signal = s.id
+    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.consumed_seq IS NOT NULL
     GROUP BY e.i
 ), locked AS (
-    SELECT r.id FROM continuum_runs AS r WHERE r.id IN (SELECT run_id FROM w)
-    ORDER BY r.id
+    -- Read under the lock, so current: nobody can change them before this commits.
+    SELECT id, lease_token, status = 'running' AND lease_expires_at > now() AS leased
+    FROM continuum_runs WHERE id = ANY (%(run_ids)s::text[])
+    ORDER BY id
     FOR NO KEY UPDATE
 ), fence AS (
     UPDATE continuum_runs AS r
@@ -204,8 +213,9 @@ WITH w AS (
         END,
         updated_at = now()
     FROM w JOIN locked ON locked.id = w.run_id
-    WHERE r.id = w.run_id AND r.lease_token = w.token AND r.status = 'running'
-      AND r.lease_expires_at > now()
+    -- Only the id is tested on the row itself, so the planner can only probe the key.
+    WHERE r.id = ANY (%(run_ids)s::text[]) AND r.id = locked.id
+      AND locked.leased AND locked.lease_token = w.token
       AND NOT EXISTS (SELECT 1 FROM taken_before AS t WHERE t.i = w.i)
     RETURNING w.i, r.id, r.status, r.available_at
 ), entries AS (
@@ -219,7 +229,8 @@ WITH w AS (
 ), consumed AS (
     UPDATE continuum_signals AS s SET consumed_seq = e.seq
     FROM fence JOIN e ON e.i = fence.i
-    WHERE s.id = e.signal AND s.run_id = fence.id AND s.consumed_seq IS NULL
+    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal AND s.run_id = fence.id
+      AND s.consumed_seq IS NULL
     RETURNING 1
 ), woken AS (
     -- other nodes may be asleep past a due time set here
