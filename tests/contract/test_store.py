@@ -235,13 +235,14 @@ def test_a_taken_signal_cannot_be_taken_again(store: Store) -> None:
 
 
 def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
-    for run_id in ("record", "stale", "finish", "suspend", "taken"):
+    for run_id in ("record", "stale", "finish", "suspend", "taken", "wakes"):
         store.create_run(new_run(run_id))
     store.send_signal("taken", "go", "1")
     claims = {
         c.run.run_id: c
         for c in store.claim_runs("n1", limit=10, lease_seconds=30, versions=[V1], known=True)
     }
+    store.send_signal("wakes", "go", "2")  # after the claim: pending, and it marks the run
     [signal] = store.load_history("taken").pending_signals
     take = entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)
     store.record(claims["taken"].lease, [take])
@@ -256,13 +257,22 @@ def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
                 claims["taken"].lease,
                 [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)],
             ),
+            Write(claims["wakes"].lease, [], "suspended", wake_at=None, wake_on_signals=["go"]),
         ]
     )
+    assert outcomes[5] is None
     assert outcomes[0] is None and outcomes[2] is None and outcomes[3] is None
     assert isinstance(outcomes[1], LeaseLost)
     assert isinstance(outcomes[4], StoreError) and not isinstance(outcomes[4], LeaseLost)
     history = {run_id: [e.seq for e in store.load_history(run_id).entries] for run_id in claims}
-    assert history == {"record": [0, 1], "stale": [], "finish": [0], "suspend": [0], "taken": [0]}
+    assert history == {
+        "record": [0, 1],
+        "stale": [],
+        "finish": [0],
+        "suspend": [0],
+        "taken": [0],
+        "wakes": [],
+    }
     statuses = {run_id: store.get_run(run_id).status for run_id in claims}  # type: ignore[union-attr]
     assert statuses == {
         "record": "running",
@@ -270,8 +280,12 @@ def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
         "finish": "completed",
         "suspend": "suspended",
         "taken": "running",
+        "wakes": "suspended",
     }
     assert store.get_run("finish").output_json == '"done"'  # type: ignore[union-attr]
+    # the run with its signal waiting is due at once; the other waits for one
+    due = store.claim_runs("n2", limit=10, lease_seconds=30, versions=[V1], known=True)
+    assert [c.run.run_id for c in due] == ["wakes"]
 
 
 def test_concurrent_writers_all_land(store: Store) -> None:

@@ -322,22 +322,33 @@ class PostgresStore(Store):
         return History(entries, signals)
 
     def apply_writes(self, writes: Sequence[Write]) -> list[ContinuumError | None]:
-        # In run id order, the order the statement locks rows in (see write_batch).
+        # In run id order, the order write_batch locks rows in.
         order = sorted(range(len(writes)), key=lambda i: writes[i].lease.run_id)
+        signal_ids = [
+            e.consumes_signal for w in writes for e in w.entries if e.consumes_signal is not None
+        ]
+        entries = _entries_json(writes, order)
+        if len(writes) == 1:
+            [write] = writes
+            query = Q["write_one"]
+            params: dict[str, Any] = {
+                "run_id": write.lease.run_id,
+                "token": write.lease.token,
+                "outcome": write.outcome,
+                "output": write.output_json,
+                "error": write.error_json,
+                "wake_at": write.wake_at,
+                "wake_on": list(write.wake_on_signals),
+            }
+        else:
+            query = Q["write_batch"]
+            params = {
+                "writes": _writes_json(writes, order),
+                "run_ids": [writes[i].lease.run_id for i in order],
+            }
         with self._connection() as conn:
             rows = conn.execute(
-                Q["write_batch"],
-                {
-                    "writes": _writes_json(writes, order),
-                    "entries": _entries_json(writes, order),
-                    "run_ids": [writes[i].lease.run_id for i in order],
-                    "signal_ids": [
-                        e.consumes_signal
-                        for w in writes
-                        for e in w.entries
-                        if e.consumes_signal is not None
-                    ],
-                },
+                query, {**params, "entries": entries, "signal_ids": signal_ids}
             ).fetchall()
         outcomes: list[ContinuumError | None] = [None] * len(writes)
         for i, written, taken_before, *_ in rows:
