@@ -12,6 +12,7 @@ import pytest
 
 from continuum.store import open_store
 from continuum.store.postgres import MIGRATIONS as PG_MIGRATIONS
+from continuum.store.sqlfile import load_queries
 from continuum.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from continuum.store.sqlite import _statements
 from tests.pgcluster import PostgresCluster
@@ -98,3 +99,13 @@ def test_an_older_database_is_brought_up_to_date(backend_url: str) -> None:
     store.migrate()  # nothing pending: nothing changes
     assert store.schema_version() == before
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_statements_go_out_without_their_comments(backend: str) -> None:
+    queries = load_queries(f"continuum.store.{backend}", "queries.sql")
+    for name, text in queries.items():
+        assert not any(line.lstrip().startswith("--") for line in text.splitlines()), name
+        assert not text.endswith(";"), name
+        # psycopg caches its parsing of statements up to 4 KiB; ours must stay under
+        assert len(text) < 4096, name

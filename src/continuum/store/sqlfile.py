@@ -25,8 +25,19 @@ def load_queries(package: str, filename: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise RuntimeError(f"query {name!r} is defined twice in {package}/{filename}")
-        queries[name] = body.strip().rstrip(";")
+        queries[name] = _compact(body)
     return queries
+
+
+def _compact(body: str) -> str:
+    """The statement without its comment lines and indentation.
+
+    The comments are for whoever reads the file. What goes to the server is
+    shorter: less to send and parse, and psycopg caches its conversion of
+    statements only up to 4 KiB.
+    """
+    lines = (line.strip() for line in body.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("--")).rstrip(";")
 
 
 @dataclass(frozen=True, slots=True)

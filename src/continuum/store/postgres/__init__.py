@@ -16,6 +16,7 @@ poll interval.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -426,15 +427,24 @@ def _writes_json(writes: Sequence[Write], order: Sequence[int]) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """A JSON string; journal kinds and names repeat, so each is encoded once."""
+    return json.dumps(text)
+
+
+def _or_null(number: int | None) -> str:
+    return "null" if number is None else str(number)
+
+
 def _entries_json(writes: Sequence[Write], order: Sequence[int]) -> str:
     """Every write's journal rows as one JSON array, the last row per seq of each write;
     payloads are JSON already and go in as they are."""
-    dumps = json.dumps
     return (
         "["
         + ",".join(
-            f'{{"i":{i},"seq":{e.seq},"kind":{dumps(e.kind)},"name":{dumps(e.name)},'
-            f'"payload":{e.payload_json or "null"},"signal":{dumps(e.consumes_signal)}}}'
+            f'{{"i":{i},"seq":{e.seq},"kind":{_quoted(e.kind)},"name":{_quoted(e.name)},'
+            f'"payload":{e.payload_json or "null"},"signal":{_or_null(e.consumes_signal)}}}'
             for i in order
             for e in {entry.seq: entry for entry in writes[i].entries}.values()
         )
