@@ -37,7 +37,10 @@ class _Slot(Generic[T]):
         self.item = item
         self.error: BaseException | None = None
         self.lead = False  # woken to lead the next batch rather than with an outcome
-        self.done = threading.Event()
+        # Held until the slot is done: a bare lock is the cheapest one-shot signal
+        # between threads, and every write makes one.
+        self.done = threading.Lock()
+        self.done.acquire()
 
 
 class GroupCommit(Generic[T]):
@@ -67,7 +70,7 @@ class GroupCommit(Generic[T]):
             lead = not self._leading
             self._leading = True
         if not lead:
-            slot.done.wait()
+            slot.done.acquire()  # released once this write is settled, or is to lead
         if lead or slot.lead:
             self._lead()
         if slot.error is not None:
@@ -84,12 +87,11 @@ class GroupCommit(Generic[T]):
                 if self._queue:
                     successor = self._queue[0]
                     successor.lead = True
-                    successor.done.set()
+                    successor.done.release()
                 else:
                     self._leading = False
-            for slot in batch:
-                slot.lead = False
-                slot.done.set()
+            for slot in batch:  # the leader's own slot too: nobody waits on it, no harm
+                slot.done.release()
 
     def _write(self, batch: list[_Slot[T]]) -> None:
         try:
