@@ -5,7 +5,9 @@ Three kinds of thread per node:
   more than it has free workers (a node does not hoard runs another node could
   start now), and sleeps until a local wakeup, the next due time or the poll
   interval, whichever comes first. While busy it gathers freed workers (half
-  of them, or 10 ms), so claims come in batches rather than one round trip each;
+  of them, or 10 ms), so claims come in batches rather than one round trip each.
+  A worker that frees up wakes it only while runs may be waiting (the last
+  claim filled every worker, or a start, signal or notification came since);
 - `concurrency` workers, each running one attempt at a time;
 - the heartbeat, which renews every lease this node holds in one statement
   and stops attempts whose lease was lost.
@@ -87,6 +89,12 @@ class Dispatcher:
         self._batch = max(1, concurrency // 2)
         self._due_cache: tuple[float, float | None] = (-1.0, None)
         self._last_full = 0.0
+        # Whether runs may be waiting for a free worker: the last claim filled every
+        # free worker, or something was started, signalled or handed back since.
+        # Only then is a worker that frees up a reason to claim again: on a node
+        # whose runs are started locally and leased at once, claims after every
+        # attempt would nearly all come back empty.
+        self._maybe_due = True
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -121,7 +129,8 @@ class Dispatcher:
         return not any(thread.is_alive() for thread in self._threads)
 
     def wake(self) -> None:
-        """Look for due runs now (a local start or signal)."""
+        """Look for due runs now (a local start or signal, a notification)."""
+        self._maybe_due = True
         self._wake.set()
 
     def try_reserve(self) -> bool:
@@ -139,7 +148,8 @@ class Dispatcher:
     def unreserve(self) -> None:
         with self._lock:
             self._reserved -= 1
-        self._wake.set()
+        if self._maybe_due:
+            self._wake.set()
 
     def _free(self) -> int:
         """Workers with nothing to do: what a locally started run may take at once."""
@@ -181,6 +191,7 @@ class Dispatcher:
             if gathering > 0:
                 return gathering  # busy: let a few more workers free up first
         if free > 0 and versions:
+            self._maybe_due = False  # before the claim: a wake() meanwhile sets it again
             claims = self._store.claim_runs(
                 self._node,
                 limit=free,
@@ -191,6 +202,7 @@ class Dispatcher:
             for claim in claims:
                 self._dispatch(claim)
             if len(claims) == free:
+                self._maybe_due = True
                 self._last_full = time.monotonic()
                 return 0.0  # there may be more: look again as soon as a worker frees
         if free <= 0:
@@ -264,8 +276,9 @@ class Dispatcher:
                 outcome = self._attempt(item)
                 with self._lock:
                     self._inflight.pop(item.claim.run.run_id, None)
-                self._wake.set()
-                self._on_outcome(outcome)
+                self._on_outcome(outcome)  # first: a caller may be waiting for it
+                if self._maybe_due:
+                    self._wake.set()
         finally:
             close_thread_loop()
 

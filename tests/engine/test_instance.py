@@ -405,3 +405,41 @@ def test_an_idempotent_restart_of_an_eager_run_starts_nothing(make_app: MakeApp)
     assert app.result("same", timeout=10) == ["did a", "did b", "did c"]
     assert flows.CALLS["a"] == 1
     assert app._dispatcher is not None and app._dispatcher._reserved == 0
+
+
+def counting_claims(app: continuum.Continuum) -> list[int]:
+    """Count the dispatcher's claims (each entry: how many runs one claim took)."""
+    store = app.store
+    claim_runs = store.claim_runs
+    taken: list[int] = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claims = claim_runs(*args, **kwargs)
+        if kwargs.get("known"):
+            taken.append(len(claims))
+        return claims
+
+    store.claim_runs = counted  # type: ignore[method-assign]
+    return taken
+
+
+def test_runs_started_on_a_free_node_need_no_claims(make_app: MakeApp) -> None:
+    # Started with a worker free, a run is leased to this node as it is inserted;
+    # a worker finishing is then no reason to ask the database for more.
+    app = make_app(concurrency=2, poll_interval=30)
+    claims = counting_claims(app)
+    for _ in range(20):
+        assert app.result(app.start(flows.ThreeSteps), timeout=10) == ["did a", "did b", "did c"]
+    assert len(claims) <= 2, claims
+
+
+def test_a_run_queued_behind_busy_workers_starts_as_soon_as_one_frees(make_app: MakeApp) -> None:
+    app = make_app(concurrency=1, poll_interval=30)
+    claims = counting_claims(app)
+    app.start(flows.Gated, "gate")  # takes the only worker
+    wait_until(lambda: flows.CALLS["gate"] == 1, what="the gated activity to start")
+    queued = app.start(flows.ThreeSteps)  # no worker free: it waits in the table
+    flows.GATES["gate"].set()
+    # long before the 30 s poll: the freed worker makes the dispatcher look
+    assert app.result(queued, timeout=10) == ["did a", "did b", "did c"]
+    assert 1 in claims
