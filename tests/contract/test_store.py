@@ -234,6 +234,17 @@ def test_a_taken_signal_cannot_be_taken_again(store: Store) -> None:
     assert [e.seq for e in store.load_history("r").entries] == [0]  # nothing of it written
 
 
+def test_only_a_claim_of_a_run_that_never_ran_is_fresh(store: Store) -> None:
+    store.create_run(new_run("r"))
+    first = claim_one(store, lease=0.2)
+    assert first.fresh
+    time.sleep(0.3)  # the lease expires: claimed again, and it may have a journal now
+    again = claim_one(store)
+    assert not again.fresh
+    store.release(again.lease, delay=0)
+    assert not claim_one(store).fresh
+
+
 def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
     for run_id in ("record", "stale", "finish", "suspend", "taken", "wakes"):
         store.create_run(new_run(run_id))

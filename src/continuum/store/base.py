@@ -66,7 +66,7 @@ class Claim:
     run: RunRecord
     lease: Lease
     db_now: float  # the database clock when the claim was made
-    fresh: bool = False  # the run was created by this claim: it has no history yet
+    fresh: bool = False  # the run never ran before this claim: it has no journal to read
 
 
 class JournalEntry(NamedTuple):
@@ -222,7 +222,8 @@ class Store(ABC):
         with an expired lease. `known=True` takes only runs whose (workflow,
         version_hash) is in `versions`; `known=False` only those that are not.
         A claim clears `available_at`; a signal sent while the run is leased sets
-        it again, which `suspend` reads as "wake at once".
+        it again, which `suspend` reads as "wake at once". A claim is `fresh` when
+        the run was `pending`: it never ran, so there is no journal to load.
         """
 
     @abstractmethod

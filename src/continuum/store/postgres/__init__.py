@@ -244,7 +244,8 @@ class PostgresStore(Store):
         claims = []
         for row in rows:
             run = _run(row)
-            claims.append(Claim(run, Lease(run.run_id, node, run.lease_token), row["db_now"]))
+            lease = Lease(run.run_id, node, run.lease_token)
+            claims.append(Claim(run, lease, row["db_now"], fresh=row["fresh"]))
         return claims
 
     def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:

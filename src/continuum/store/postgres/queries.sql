@@ -87,8 +87,9 @@ SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM notified);
 
 -- name: claim
 -- %(known)s true takes runs of the listed versions, false runs of any other.
+-- `fresh`: the run was pending, so it never ran and has no journal to read.
 WITH waiting AS (
-    SELECT id, available_at AS due FROM continuum_runs
+    SELECT id, available_at AS due, status = 'pending' AS fresh FROM continuum_runs
     WHERE status IN ('pending', 'suspended') AND available_at <= now()
       AND ((workflow, version_hash) IN (
           SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]))) = %(known)s
@@ -96,7 +97,7 @@ WITH waiting AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), expired AS (
-    SELECT id, lease_expires_at AS due FROM continuum_runs
+    SELECT id, lease_expires_at AS due, false AS fresh FROM continuum_runs
     WHERE status = 'running' AND lease_expires_at <= now()
       AND ((workflow, version_hash) IN (
           SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]))) = %(known)s
@@ -104,7 +105,7 @@ WITH waiting AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), chosen AS (
-    SELECT id, due FROM (SELECT * FROM waiting UNION ALL SELECT * FROM expired) AS due_runs
+    SELECT id, due, fresh FROM (SELECT * FROM waiting UNION ALL SELECT * FROM expired) AS due_runs
     ORDER BY due
     LIMIT %(limit)s
 )
@@ -114,7 +115,8 @@ SET status = 'running', lease_owner = %(node)s, lease_token = r.lease_token + 1,
     available_at = NULL
 FROM chosen
 WHERE r.id = chosen.id
-RETURNING r.*, extract(epoch FROM now())::float8 AS db_now, chosen.due AS claimed_due;
+RETURNING r.*, extract(epoch FROM now())::float8 AS db_now, chosen.due AS claimed_due,
+    chosen.fresh;
 
 -- name: next_due
 SELECT extract(epoch FROM min(due) - now())::float8 FROM (

@@ -206,8 +206,8 @@ class SQLiteStore(Store):
             return []
         now = self.now()
         with self._write() as db:
-            chosen = [
-                row[0]
+            chosen = {  # id -> fresh, oldest due first
+                row[0]: bool(row[1])
                 for row in db.execute(
                     Q["claim_choose"],
                     {
@@ -217,7 +217,7 @@ class SQLiteStore(Store):
                         "known": int(known),
                     },
                 )
-            ]
+            }
             if not chosen:
                 return []
             rows = db.execute(
@@ -226,12 +226,15 @@ class SQLiteStore(Store):
                     "node": node,
                     "now": now,
                     "lease_seconds": lease_seconds,
-                    "ids": json.dumps(chosen),
+                    "ids": json.dumps(list(chosen)),
                 },
             ).fetchall()
         order = {run_id: index for index, run_id in enumerate(chosen)}  # oldest due first
         runs = sorted((_run(row) for row in rows), key=lambda run: order[run.run_id])
-        return [Claim(run, Lease(run.run_id, node, run.lease_token), now) for run in runs]
+        return [
+            Claim(run, Lease(run.run_id, node, run.lease_token), now, fresh=chosen[run.run_id])
+            for run in runs
+        ]
 
     def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:
         if not versions:

@@ -57,7 +57,8 @@ WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 -- name: claim_choose
 -- Due runs, oldest due first. :known = 1 takes runs of the listed versions,
 -- :known = 0 runs of any other. Run in the same write transaction as claim_take.
-SELECT id FROM (
+-- `fresh`: the run was pending, so it never ran and has no journal to read.
+SELECT id, status = 'pending' AS fresh FROM (
     SELECT id, available_at AS due FROM continuum_runs
     WHERE status IN ('pending', 'suspended') AND available_at <= :now
     UNION ALL
