@@ -12,13 +12,14 @@ instance: the only booted one, or the booted one named "default".
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
@@ -50,6 +51,9 @@ _VERSION_REFRESH_SECONDS = 60.0
 
 # How many outcomes of runs settled on this node are kept for result().
 _SETTLED_KEPT = 10_000
+# Kept in place of an outcome that ended on another node and was too big to be
+# sent in its notification: result() reads the run.
+_ENDED_ELSEWHERE = "ended elsewhere"
 
 _booted: dict[str, Continuum] = {}
 _booted_lock = threading.Lock()
@@ -101,6 +105,8 @@ class Continuum:
         self._synced_at = 0.0
         self._settled = threading.Condition()
         self._settled_here: OrderedDict[str, Outcome] = OrderedDict()
+        self._listener_reconnects = 0
+        self._awaited: Counter[str] = Counter()  # run ids result() is waiting for now
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -134,7 +140,7 @@ class Continuum:
                 on_loop=self._sync_versions,
             )
             self._dispatcher.start()
-        handlers: dict[str, Callable[[str], None]] = {"settled": lambda _: self._notify_settled()}
+        handlers: dict[str, Callable[[str], None]] = {"settled": self._on_settled_elsewhere}
         if self._dispatcher is not None:
             handlers["wakeup"] = lambda _: self._wake()
         self._stop_listening = store.listen(handlers)
@@ -268,7 +274,7 @@ class Continuum:
                 "node": self.node,
             },
         )
-        self._notify_settled()
+        self._on_outcome(Outcome(run_id, "cancelled"))
         return True
 
     def get(self, run_id: str) -> RunInfo:
@@ -281,25 +287,51 @@ class Continuum:
         pass first (the run goes on).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        # Runs settled here, or elsewhere on a backend that notifies, wake us at once;
-        # otherwise the run is polled, quickly at first and then every poll_interval.
+        # The outcome of a run that ends on this node is handed over here, and on a
+        # backend that notifies, so is that of a run that ends anywhere: the run is
+        # read once, then only if the notification could not carry its outcome, a
+        # notification may have been missed, or a poll interval passed without news.
+        # Without notifications it is polled, quickly at first, then every poll_interval.
+        listening = self._store_required().notifies
+        with self._settled:
+            self._awaited[run_id] += 1
+        try:
+            return self._await(run_id, deadline, timeout, listening)
+        finally:
+            with self._settled:
+                self._awaited[run_id] -= 1
+                if not self._awaited[run_id]:
+                    del self._awaited[run_id]
+
+    def _await(
+        self, run_id: str, deadline: float | None, timeout: float | None, listening: bool
+    ) -> Any:
+        last_read: float | None = None
+        reconnects = -1
         pause = 0.002
         while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            running_here = self._dispatcher is not None and self._dispatcher.holds(run_id)
+            now = time.monotonic()
+            left = None if deadline is None else deadline - now
+            here = self._dispatcher is not None and self._dispatcher.holds(run_id)
             with self._settled:
                 settled = self._settled_here.get(run_id)
-                if settled is None and running_here and (left is None or left > 0):
-                    # Its outcome will be handed over here: no need to read the run.
-                    self._settled.wait(
-                        self.poll_interval if left is None else min(left, self.poll_interval)
-                    )
-                    continue
-            status, output, error = (
-                (settled.status, settled.output_json, settled.error_json)
-                if settled is not None
-                else self._status(run_id)
-            )
+                if settled is not None and settled.status == _ENDED_ELSEWHERE:
+                    del self._settled_here[run_id]  # ended, outcome too big to send: read it
+                    settled = None
+                elif settled is None and (left is None or left > 0):
+                    connected = reconnects == self._listener_reconnects
+                    quiet = last_read is not None and now - last_read < self.poll_interval
+                    if here or (listening and connected and quiet):
+                        until = self.poll_interval - (now - last_read) if last_read else 0.0
+                        wait = max(until, 0.0) or self.poll_interval
+                        self._settled.wait(wait if left is None else min(left, wait))
+                        continue
+                reconnects = self._listener_reconnects
+            if settled is not None:
+                status, output, error = settled.status, settled.output_json, settled.error_json
+            else:
+                status, output, error = self._status(run_id)
+                last_read = time.monotonic()
             if status == "completed":
                 return serialization.loads(output)
             if status == "failed":
@@ -311,10 +343,11 @@ class Continuum:
                     f"run {run_id} did not finish within {timeout}s (status {status}); "
                     "it goes on: call result() again later"
                 )
-            wait = pause if left is None else min(pause, left)
-            with self._settled:
-                self._settled.wait(wait)
-            pause = min(pause * 2, self.poll_interval)
+            if not listening:
+                wait = pause if left is None else min(pause, left)
+                with self._settled:
+                    self._settled.wait(wait)
+                pause = min(pause * 2, self.poll_interval)
 
     def runs(
         self,
@@ -379,16 +412,28 @@ class Continuum:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         with self._settled:
-            if outcome.status in ("completed", "failed"):
+            if outcome.status in ("completed", "failed", "cancelled", _ENDED_ELSEWHERE):
                 # result() answers from here without reading the run back; bounded.
                 self._settled_here[outcome.run_id] = outcome
                 while len(self._settled_here) > _SETTLED_KEPT:
                     self._settled_here.popitem(last=False)
             self._settled.notify_all()
 
-    def _notify_settled(self) -> None:
+    def _on_settled_elsewhere(self, payload: str) -> None:
+        """A notification that a run ended: [id, status, output, error], [id], or ""."""
+        if not payload:  # the listener reconnected: anything may have ended meanwhile
+            with self._settled:
+                self._listener_reconnects += 1
+                self._settled.notify_all()
+            return
+        fields = json.loads(payload)
         with self._settled:
-            self._settled.notify_all()
+            if fields[0] not in self._awaited:
+                return  # kept only for a caller waiting now: others read the run
+        if len(fields) == 4:
+            self._on_outcome(Outcome(*fields))
+        else:
+            self._on_outcome(Outcome(fields[0], _ENDED_ELSEWHERE))
 
     def __repr__(self) -> str:
         state = "booted" if self.booted else "not booted"

@@ -16,7 +16,7 @@ from continuum.errors import ConfigurationError, DatabaseUnavailable, StoreError
 from continuum.store import JournalEntry, NewRun, open_store
 from continuum.store.base import Write
 from continuum.store.postgres import Q
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, wait_until
 from tests.engine import flows
 from tests.pgcluster import PostgresCluster, free_port
 
@@ -229,6 +229,56 @@ def test_result_wakes_when_another_node_settles_the_run(pg_url: str, make_app: M
     completed = time.monotonic()
     waiter.join(30)
     assert returned and returned[0] - completed < 0.5
+
+
+def waiting_result(client: continuum.Continuum, run_id: str) -> tuple[threading.Thread, list]:
+    """result() on a thread; returns it and where its answer (or error) lands."""
+    answer: list = []
+
+    def wait() -> None:
+        try:
+            answer.append(client.result(run_id, timeout=60))
+        except Exception as exc:
+            answer.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    return thread, answer
+
+
+@pytest.mark.parametrize("payload_size", [10, 20_000])
+def test_result_takes_the_outcome_from_the_notification(
+    pg_url: str, make_app: MakeApp, payload_size: int
+) -> None:
+    # An outcome that fits in a notification is not read back; a bigger one is, once.
+    make_app(name="worker", database=pg_url)
+    client = make_app(name="client", database=pg_url, dispatch=False, poll_interval=30)
+    operator = make_app(name="operator", database=pg_url, dispatch=False)
+    run_id = client.start(flows.WaitsForApproval)
+    wait_until(lambda: client.get(run_id).status == "suspended", what="the run to wait")
+    store = client.store
+    get_run = store.get_run
+    reads: list[str] = []
+    store.get_run = lambda rid: (reads.append(rid), get_run(rid))[1]  # type: ignore[method-assign]
+    thread, answer = waiting_result(client, run_id)
+    wait_until(lambda: reads, what="result() to read the run once")
+    operator.signal(run_id, "approval", "x" * payload_size)
+    thread.join(30)
+    assert answer and answer[0]["approval"] == "x" * payload_size
+    assert len(reads) == (1 if payload_size < 1000 else 2)
+
+
+def test_result_learns_of_a_cancel_on_another_node_at_once(pg_url: str, make_app: MakeApp) -> None:
+    make_app(name="worker", database=pg_url)
+    client = make_app(name="client", database=pg_url, dispatch=False, poll_interval=30)
+    operator = make_app(name="operator", database=pg_url, dispatch=False)
+    run_id = client.start(flows.WaitsForApproval)
+    wait_until(lambda: client.get(run_id).status == "suspended", what="the run to wait")
+    thread, answer = waiting_result(client, run_id)
+    time.sleep(0.2)  # result() has read the run and waits
+    assert operator.cancel(run_id)
+    thread.join(5)
+    assert answer and isinstance(answer[0], continuum.RunCancelled)
 
 
 def test_a_write_postgres_rejects_leaves_its_batch_untouched(pg_url: str) -> None:

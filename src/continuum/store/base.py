@@ -170,12 +170,18 @@ class Store(ABC):
     def schema_version(self) -> int:
         """The latest applied migration (0 for an empty database)."""
 
+    # Whether `listen` delivers what other processes do (else callers poll).
+    notifies = False
+
     def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
         """Subscribe to what other processes do; returns a function that stops listening.
 
         Topics: "wakeup" (a run became due; payload empty) and "settled" (a run
-        ended; payload its id). Handlers run on a listener thread and must be
-        quick. Backends without notifications rely on polling and return a no-op.
+        ended; payload the JSON array [id, status, output, error], or [id] alone
+        when the outcome is too big to send). After a lost connection each handler
+        is called with an empty payload: anything may have happened meanwhile.
+        Handlers run on a listener thread and must be quick. Backends without
+        notifications rely on polling and return a no-op.
         """
         return lambda: None
 

@@ -64,6 +64,8 @@ logger = logging.getLogger("continuum.store.postgres")
 
 
 class PostgresStore(Store):
+    notifies = True
+
     def __init__(
         self,
         database: str | psycopg_pool.ConnectionPool,
@@ -207,7 +209,7 @@ class PostgresStore(Store):
             cur = conn.cursor(row_factory=dict_row)
             row = cur.execute(Q["cancel_run"], {"run_id": run_id}).fetchone()
             if row is not None:
-                conn.execute(Q["notify_settled"], {"run_id": run_id})
+                conn.execute(Q["notify_cancelled"], {"run_id": run_id})
         return None if row is None else _run(row)
 
     def send_signal(self, run_id: str, name: str, payload_json: str) -> None:

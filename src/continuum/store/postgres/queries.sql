@@ -27,8 +27,11 @@ SELECT extract(epoch FROM now())::float8;
 -- name: notify
 SELECT pg_notify('continuum_wakeup', '');
 
--- name: notify_settled
-SELECT pg_notify('continuum_settled', %(run_id)s);
+-- name: notify_cancelled
+-- The payload of continuum_settled: a JSON array [id, status, output, error], or
+-- only [id] when that would not fit in a notification (8,000 bytes).
+SELECT pg_notify(
+    'continuum_settled', json_build_array(%(run_id)s::text, 'cancelled', NULL, NULL)::text);
 
 -- name: insert_run
 -- A new run, pending and due; or, with %(lease_to)s, already leased to the node
@@ -199,7 +202,7 @@ WITH e AS (
       AND NOT EXISTS (
           SELECT 1 FROM continuum_signals
           WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
-    RETURNING id, status, available_at
+    RETURNING id, status, available_at, output, error
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
     SELECT fence.id, e.seq, e.kind, e.name, e.payload, now()
@@ -218,7 +221,13 @@ WITH e AS (
     SELECT pg_notify('continuum_wakeup', '') FROM fence
     WHERE fence.status = 'suspended' AND fence.available_at IS NOT NULL
 ), settled AS (
-    SELECT pg_notify('continuum_settled', fence.id) FROM fence
+    -- [id, status, output, error]: whoever waits for the result need not read the run
+    SELECT pg_notify('continuum_settled', CASE
+        WHEN octet_length(outcome) < 7900 THEN outcome
+        ELSE json_build_array(fence.id)::text
+    END)
+    FROM fence, LATERAL (SELECT json_build_array(
+        fence.id, fence.status, fence.output::text, fence.error::text)::text AS outcome) AS o
     WHERE fence.status IN ('completed', 'failed')
 )
 SELECT 0, (SELECT count(*) FROM fence) > 0,
@@ -283,7 +292,7 @@ WITH w AS (
     WHERE r.id = ANY (%(run_ids)s::text[]) AND r.id = locked.id
       AND locked.leased AND locked.lease_token = w.token
       AND NOT EXISTS (SELECT 1 FROM taken_before AS t WHERE t.i = w.i)
-    RETURNING w.i, r.id, r.status, r.available_at
+    RETURNING w.i, r.id, r.status, r.available_at, r.output, r.error
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
     SELECT fence.id, e.seq, e.kind, e.name, e.payload, now()
@@ -303,7 +312,13 @@ WITH w AS (
     SELECT pg_notify('continuum_wakeup', '')
     WHERE EXISTS (SELECT 1 FROM fence WHERE status = 'suspended' AND available_at IS NOT NULL)
 ), settled AS (
-    SELECT pg_notify('continuum_settled', fence.id) FROM fence
+    -- [id, status, output, error]: whoever waits for the result need not read the run
+    SELECT pg_notify('continuum_settled', CASE
+        WHEN octet_length(outcome) < 7900 THEN outcome
+        ELSE json_build_array(fence.id)::text
+    END)
+    FROM fence, LATERAL (SELECT json_build_array(
+        fence.id, fence.status, fence.output::text, fence.error::text)::text AS outcome) AS o
     WHERE fence.status IN ('completed', 'failed')
 )
 SELECT w.i, fence.id IS NOT NULL AS written, coalesce(t.signals, 0) AS taken_before,
