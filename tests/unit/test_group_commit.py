@@ -143,3 +143,28 @@ def test_a_leader_torn_down_mid_write_leaves_the_others_an_error() -> None:
     assert kinds == ["KeyboardInterrupt", "StoreError"]
     with pytest.raises(KeyboardInterrupt):  # the group is not wedged: the next write leads
         group.submit("again")
+
+
+def test_batches_in_flight_at_once_up_to_the_limit() -> None:
+    entered: list[str] = []
+    release = threading.Event()
+
+    def apply(items: Sequence[str]) -> list[BaseException | None]:
+        entered.append(",".join(items))
+        assert release.wait(10)
+        return [None] * len(items)
+
+    group: GroupCommit[str] = GroupCommit(apply, max_in_flight=2)
+    threads = [threading.Thread(target=group.submit, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(entered) == 2, what="two batches written at once")
+    late = [threading.Thread(target=group.submit, args=(name,)) for name in "cd"]
+    for thread in late:
+        thread.start()
+    wait_until(lambda: len(group._queue) == 2, what="later writes to queue")
+    release.set()
+    for thread in threads + late:
+        thread.join(10)
+    assert sorted(entered[:2]) == ["a", "b"]
+    assert entered[2:] == ["c,d"]  # the two that queued went together

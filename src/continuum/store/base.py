@@ -151,8 +151,13 @@ class Store(ABC):
 
     url: str
 
+    # How many batches of attempt writes may be written at once.
+    write_batches_in_flight = 1
+
     def __init__(self) -> None:
-        self._group_commit = GroupCommit(self.apply_writes)
+        self._group_commit = GroupCommit(
+            self.apply_writes, max_in_flight=self.write_batches_in_flight
+        )
 
     # -- lifecycle -----------------------------------------------------------------
     @abstractmethod

@@ -31,14 +31,14 @@ MAX_BATCH = 64
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("done", "error", "item", "lead")
+    __slots__ = ("batch", "done", "error", "item")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.error: BaseException | None = None
-        self.lead = False  # woken to lead the next batch rather than with an outcome
-        # Held until the slot is done: a bare lock is the cheapest one-shot signal
-        # between threads, and every write makes one.
+        self.batch: list[_Slot[T]] | None = None  # handed over when this slot is to lead
+        # Held until the slot is settled or handed a batch: a bare lock is the
+        # cheapest one-shot signal between threads, and every write makes one.
         self.done = threading.Lock()
         self.done.acquire()
 
@@ -47,7 +47,9 @@ class GroupCommit(Generic[T]):
     """Funnel `submit` calls from many threads into batched calls of `apply`.
 
     `apply(items)` writes the items in one transaction and returns, for each,
-    None (written) or the exception that refused that item alone.
+    None (written) or the exception that refused that item alone. Up to
+    `max_in_flight` batches are written at once (on connections of their own),
+    so a batch forms while the one before it waits for the disk.
     """
 
     def __init__(
@@ -55,43 +57,47 @@ class GroupCommit(Generic[T]):
         apply: Callable[[Sequence[T]], Sequence[BaseException | None]],
         *,
         max_batch: int = MAX_BATCH,
+        max_in_flight: int = 1,
     ) -> None:
         self._apply = apply
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._lock = threading.Lock()
         self._queue: list[_Slot[T]] = []
-        self._leading = False  # a batch is being written; when False the queue is empty
+        self._leaders = 0  # batches being written; below the limit the queue is empty
 
     def submit(self, item: T) -> None:
         """Write `item` durably (alone or with others); raise what refused it."""
         slot = _Slot(item)
         with self._lock:
-            self._queue.append(slot)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
+            if self._leaders < self._max_in_flight:
+                self._leaders += 1
+                slot.batch = [slot]
+            else:
+                self._queue.append(slot)
+        if slot.batch is None:
             slot.done.acquire()  # released once this write is settled, or is to lead
-        if lead or slot.lead:
-            self._lead()
+        if slot.batch is not None:
+            self._lead(slot.batch)
         if slot.error is not None:
             raise slot.error
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
+    def _lead(self, batch: list[_Slot[T]]) -> None:
         try:
             self._write(batch)
         finally:
+            successor = None
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]
-                    successor.lead = True
-                    successor.done.release()
+                    successor.batch = self._queue[: self._max_batch]
+                    del self._queue[: self._max_batch]
                 else:
-                    self._leading = False
+                    self._leaders -= 1
             for slot in batch:  # the leader's own slot too: nobody waits on it, no harm
                 slot.done.release()
+            if successor is not None:
+                successor.done.release()
 
     def _write(self, batch: list[_Slot[T]]) -> None:
         try:

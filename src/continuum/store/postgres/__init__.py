@@ -65,6 +65,10 @@ logger = logging.getLogger("continuum.store.postgres")
 
 class PostgresStore(Store):
     notifies = True
+    # Two batches at once, on two connections: the next batch goes out while the
+    # one before it waits for its commit to reach the disk (measured: a quarter
+    # more activities per second than one at a time; three did worse).
+    write_batches_in_flight = 2
 
     def __init__(
         self,
