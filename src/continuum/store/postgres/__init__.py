@@ -318,9 +318,8 @@ class PostgresStore(Store):
     def load_history(self, run_id: str) -> History:
         entries, signals = [], []
         with self._connection() as conn:
-            for ident, kind, name, payload, sent_at in conn.execute(
-                Q["history"], {"run_id": run_id}
-            ):
+            rows = conn.execute(Q["history"], {"run_id": run_id}).fetchall()  # in one go: cheaper
+            for ident, kind, name, payload, sent_at in rows:
                 if kind is not None:  # journal rows have a kind, signals do not
                     entries.append(JournalEntry(ident, kind, name, payload))
                 else:
