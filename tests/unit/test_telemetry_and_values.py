@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 
@@ -127,3 +128,17 @@ def test_activity_outside_a_workflow_is_a_plain_call() -> None:
         return a + b
 
     assert add(1, 2) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1", 1), (' {"a": [1, 2]} ', {"a": [1, 2]}), ('"x"', "x"), ("null", None), (None, None)],
+)
+def test_loads_reads_any_json_value(text: str | None, value: object) -> None:
+    assert serialization.loads(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "{", "1 2", "nope"])
+def test_loads_refuses_what_is_not_one_json_value(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        serialization.loads(text)
