@@ -342,3 +342,16 @@ def test_attempt_writes_and_renewals_probe_the_key_however_big_the_table(
             plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN EXECUTE {name} ({nulls})"))
             assert "Seq Scan on continuum_runs" not in plan, plan
             assert set(re.findall(r"continuum_runs_\w+", plan)) == {"continuum_runs_pkey"}, plan
+
+
+def test_a_claims_commit_without_waiting_for_the_disk_applies_to_it_alone(pg_url: str) -> None:
+    store = open_store(pg_url)
+    store.migrate()
+    store.create_run(NewRun("r", "wf", "h", 1, "null"))
+    store.close()
+    params = {"node": "n", "limit": 1, "lease_seconds": 30.0, "workflows": ["wf"], "hashes": ["h"]}
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        [claimed] = conn.execute(Q["claim"].replace("%(known)s", "true"), params).fetchall()
+        assert claimed[0] == "r"
+        # the setting was for the claim's transaction alone
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)

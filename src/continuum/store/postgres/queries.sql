@@ -91,6 +91,11 @@ SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM notified);
 -- name: claim
 -- %(known)s true takes runs of the listed versions, false runs of any other.
 -- `fresh`: the run was pending, so it never ran and has no journal to read.
+-- The claim commits without waiting for the disk (synchronous_commit off, for this
+-- transaction only). That is safe: the log is written in order, so the attempt's
+-- first durable write makes the claim durable too; and a claim lost in a crash
+-- before that only leaves the run due to be claimed again, while the fence refuses
+-- whatever the stale lease then tries to write.
 WITH waiting AS (
     SELECT id, available_at AS due, status = 'pending' AS fresh FROM continuum_runs
     WHERE status IN ('pending', 'suspended') AND available_at <= now()
@@ -116,7 +121,7 @@ UPDATE continuum_runs AS r
 SET status = 'running', lease_owner = %(node)s, lease_token = r.lease_token + 1,
     lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), updated_at = now(),
     available_at = NULL
-FROM chosen
+FROM chosen, (SELECT set_config('synchronous_commit', 'off', true)) AS without_waiting
 WHERE r.id = chosen.id
 RETURNING r.*, extract(epoch FROM now())::float8 AS db_now, chosen.due AS claimed_due,
     chosen.fresh;
