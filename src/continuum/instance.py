@@ -319,11 +319,18 @@ class Continuum:
                     del self._settled_here[run_id]  # ended, outcome too big to send: read it
                     settled = None
                 elif settled is None and (left is None or left > 0):
-                    connected = reconnects == self._listener_reconnects
-                    quiet = last_read is not None and now - last_read < self.poll_interval
-                    if here or (listening and connected and quiet):
-                        until = self.poll_interval - (now - last_read) if last_read else 0.0
-                        wait = max(until, 0.0) or self.poll_interval
+                    since_read = None if last_read is None else now - last_read
+                    wait = None
+                    if here:
+                        wait = self.poll_interval  # its outcome will be handed over here
+                    elif (
+                        listening
+                        and reconnects == self._listener_reconnects
+                        and since_read is not None
+                        and since_read < self.poll_interval
+                    ):
+                        wait = self.poll_interval - since_read  # until news, or time to look
+                    if wait is not None:
                         self._settled.wait(wait if left is None else min(left, wait))
                         continue
                 reconnects = self._listener_reconnects

@@ -3,10 +3,10 @@
 Every attempt write is durable before the call returns, and a durable commit
 costs a flush of the database's log, plus, on a server, a round trip. Paid
 once per write, that bounds a node far below what its database can do. Here a
-writer that finds no flush under way becomes the leader: it commits everything
-queued so far in one transaction (its own write included). Writers arriving
-meanwhile queue up; when the leader's commit returns, the first of them leads
-the next batch. A writer alone never waits for anyone: its batch is itself.
+writer that finds a batch free (fewer than `max_in_flight` being written) writes
+its own at once. Writers arriving while every batch is taken queue up; when a
+batch commits, the first of them leads the next, with everything queued behind
+it, in one transaction. A writer alone never waits for anyone.
 
 Each write keeps its own outcome: the backend fences every write by its own
 lease inside the shared transaction and reports per write. If the batch as a
