@@ -12,6 +12,9 @@ from continuum.store.base import RunRecord
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
+    """A run as stored. `updated_at` is when its status or lease last changed
+    (started, claimed, signalled, suspended, ended), not each journaled step."""
+
     run_id: str
     workflow: str
     version_hash: str

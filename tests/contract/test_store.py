@@ -327,6 +327,18 @@ def test_concurrent_writers_all_land(store: Store) -> None:
         assert [e.seq for e in store.load_history(run_id).entries] == list(range(6))
 
 
+def test_journaled_steps_leave_the_run_row_as_it_is(store: Store) -> None:
+    store.create_run(new_run("r"))
+    claim = claim_one(store)
+    claimed = store.get_run("r")
+    time.sleep(0.01)
+    store.record(claim.lease, [entry(0)])
+    assert store.get_run("r") == claimed
+    store.finish(claim.lease, [entry(1)], status="completed", output_json="1", error_json=None)
+    ended = store.get_run("r")
+    assert ended is not None and claimed is not None and ended.updated_at > claimed.updated_at
+
+
 def test_finish_takes_only_an_end_status(store: Store) -> None:
     store.create_run(new_run("r"))
     claim = claim_one(store)

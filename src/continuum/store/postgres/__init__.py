@@ -1,10 +1,10 @@
 """PostgreSQL: many nodes on many machines, through psycopg 3 and a connection pool.
 
 Claims take due runs with `FOR UPDATE SKIP LOCKED`, so nodes never wait on
-each other's rows. Every attempt write first updates the run row under its
-lease token (the fence), which also locks the row: a concurrent claim, cancel
-or signal is ordered before or after it, never interleaved. `now()` is the
-clock for leases and due times.
+each other's rows. Every attempt write first locks the run's row and checks its
+lease token there (the fence): a concurrent claim, cancel or signal is ordered
+before or after it, never interleaved. `now()` is the clock for leases and due
+times.
 
 Starting, signalling or suspending a run sends `NOTIFY continuum_wakeup` in the
 same transaction, and ending one `NOTIFY continuum_settled`; each instance

@@ -174,39 +174,38 @@ FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL;
 -- name: write_one
 -- One attempt write alone (no other writer was waiting), which is every write of
 -- a lightly loaded node: the same effect as write_batch below for a batch of one,
--- in a statement that costs the server about half as much. One row, so no lock
--- order to keep; `fence` updates the run only while the lease holds and no signal
--- the write takes is gone, and everything else reads from `fence`.
+-- in a statement that costs the server less. `fence` locks the run's row while the
+-- lease holds and no signal the write takes is gone, and everything else reads
+-- from it. The row itself changes only when the attempt stops (`ended`): an
+-- activity result leaves it as it is, the lock having ordered the write against
+-- claims, cancels and signals.
 WITH e AS (
     SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
         seq integer, kind text, name text, payload json, signal bigint)
 ), fence AS (
-    UPDATE continuum_runs
-    SET status = CASE %(outcome)s::text WHEN 'record' THEN 'running' ELSE %(outcome)s::text END,
-        output = CASE WHEN %(outcome)s::text IN ('completed', 'failed')
-                      THEN %(output)s::json ELSE output END,
-        error = CASE WHEN %(outcome)s::text IN ('completed', 'failed')
-                     THEN %(error)s::json ELSE error END,
-        lease_owner = CASE %(outcome)s::text WHEN 'record' THEN lease_owner END,
-        lease_expires_at = CASE %(outcome)s::text WHEN 'record' THEN lease_expires_at END,
-        available_at = CASE %(outcome)s::text
-            WHEN 'record' THEN available_at
-            WHEN 'suspended' THEN CASE
-                WHEN available_at IS NOT NULL OR EXISTS (
-                    SELECT 1 FROM continuum_signals
-                    WHERE run_id = %(run_id)s AND consumed_seq IS NULL
-                      AND name = ANY (%(wake_on)s::text[])
-                      AND id <> ALL (%(signal_ids)s::bigint[]))
-                THEN now()
-                ELSE to_timestamp(%(wake_at)s::float8)
-            END
-        END,
-        updated_at = now()
+    SELECT id FROM continuum_runs
     WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
       AND lease_expires_at > now()
       AND NOT EXISTS (
           SELECT 1 FROM continuum_signals
           WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
+    FOR NO KEY UPDATE
+), ended AS (
+    UPDATE continuum_runs
+    SET status = %(outcome)s::text, output = %(output)s::json, error = %(error)s::json,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+        -- A suspension wakes at once when a wanted signal is already pending, or when
+        -- one arrived during the attempt (available_at set by send_signal).
+        available_at = CASE WHEN %(outcome)s::text = 'suspended' THEN CASE
+            WHEN available_at IS NOT NULL OR EXISTS (
+                SELECT 1 FROM continuum_signals
+                WHERE run_id = %(run_id)s AND consumed_seq IS NULL
+                  AND name = ANY (%(wake_on)s::text[])
+                  AND id <> ALL (%(signal_ids)s::bigint[]))
+            THEN now()
+            ELSE to_timestamp(%(wake_at)s::float8)
+        END END
+    WHERE id = (SELECT id FROM fence) AND %(outcome)s::text <> 'record'
     RETURNING id, status, available_at, output, error
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
@@ -223,23 +222,23 @@ WITH e AS (
       AND s.run_id = fence.id AND s.consumed_seq IS NULL
     RETURNING 1
 ), woken AS (
-    SELECT pg_notify('continuum_wakeup', '') FROM fence
-    WHERE fence.status = 'suspended' AND fence.available_at IS NOT NULL
+    SELECT pg_notify('continuum_wakeup', '') FROM ended
+    WHERE ended.status = 'suspended' AND ended.available_at IS NOT NULL
 ), settled AS (
     -- [id, status, output, error]: whoever waits for the result need not read the run
     SELECT pg_notify('continuum_settled', CASE
         WHEN octet_length(outcome) < 7900 THEN outcome
-        ELSE json_build_array(fence.id)::text
+        ELSE json_build_array(ended.id)::text
     END)
-    FROM fence, LATERAL (SELECT json_build_array(
-        fence.id, fence.status, fence.output::text, fence.error::text)::text AS outcome) AS o
-    WHERE fence.status IN ('completed', 'failed')
+    FROM ended, LATERAL (SELECT json_build_array(
+        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
+    WHERE ended.status IN ('completed', 'failed')
 )
 SELECT 0, (SELECT count(*) FROM fence) > 0,
        (SELECT count(*) FROM continuum_signals
         WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL),
        (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
-       (SELECT count(*) FROM woken), (SELECT count(*) FROM settled);
+       (SELECT count(*) FROM ended), (SELECT count(*) FROM woken), (SELECT count(*) FROM settled);
 
 -- name: write_batch
 -- Attempt writes of many runs in one statement, so one round trip and one commit
@@ -248,10 +247,12 @@ SELECT 0, (SELECT count(*) FROM fence) > 0,
 -- %(signal_ids)s repeat the ids as arrays so that every lookup is an index probe
 -- whatever the planner guesses of the JSON (a guess of 100 rows made it scan
 -- the whole runs table once that was a few thousand rows long).
--- `fence` updates a run only while that write's lease holds (token, status,
--- expiry by now(), read under its row lock) and no signal it takes is gone; every
--- other part reads from `fence`, so a refused write leaves nothing. Rows are locked
--- in id order first, as the heartbeat's renewal does, so the two never deadlock.
+-- Rows are locked in id order first, as the heartbeat's renewal does, so the two
+-- never deadlock. `fence` keeps the writes whose lease holds (token, status, expiry
+-- by now(), read under the row lock) and whose signals are all still untaken;
+-- everything else reads from it, so a refused write leaves nothing. A run's row
+-- changes only when its attempt stops (`ended`); an activity result leaves it as
+-- it is, the lock having ordered the write against claims, cancels and signals.
 WITH w AS (
     SELECT * FROM json_to_recordset(%(writes)s::json) AS w (
         i integer, run_id text, token bigint, outcome text, output json, error json,
@@ -271,36 +272,31 @@ WITH w AS (
     ORDER BY id
     FOR NO KEY UPDATE
 ), fence AS (
+    SELECT w.* FROM w JOIN locked ON locked.id = w.run_id
+    WHERE locked.leased AND locked.lease_token = w.token
+      AND NOT EXISTS (SELECT 1 FROM taken_before AS t WHERE t.i = w.i)
+), ended AS (
     UPDATE continuum_runs AS r
-    SET status = CASE w.outcome WHEN 'record' THEN 'running' ELSE w.outcome END,
-        output = CASE WHEN w.outcome IN ('completed', 'failed') THEN w.output ELSE r.output END,
-        error = CASE WHEN w.outcome IN ('completed', 'failed') THEN w.error ELSE r.error END,
-        lease_owner = CASE w.outcome WHEN 'record' THEN r.lease_owner END,
-        lease_expires_at = CASE w.outcome WHEN 'record' THEN r.lease_expires_at END,
+    SET status = fence.outcome, output = fence.output, error = fence.error,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
         -- A suspension wakes at once when a wanted signal is already pending, or when
         -- one arrived during the attempt (available_at set by send_signal).
-        available_at = CASE w.outcome
-            WHEN 'record' THEN r.available_at
-            WHEN 'suspended' THEN CASE
-                WHEN r.available_at IS NOT NULL OR EXISTS (
-                    SELECT 1 FROM continuum_signals AS s
-                    WHERE s.run_id = r.id AND s.consumed_seq IS NULL
-                      AND s.name = ANY (w.wake_on)
-                      AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = w.i AND e.signal = s.id))
-                THEN now()
-                ELSE to_timestamp(w.wake_at)
-            END
-        END,
-        updated_at = now()
-    FROM w JOIN locked ON locked.id = w.run_id
+        available_at = CASE WHEN fence.outcome = 'suspended' THEN CASE
+            WHEN r.available_at IS NOT NULL OR EXISTS (
+                SELECT 1 FROM continuum_signals AS s
+                WHERE s.run_id = r.id AND s.consumed_seq IS NULL
+                  AND s.name = ANY (fence.wake_on)
+                  AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = fence.i AND e.signal = s.id))
+            THEN now()
+            ELSE to_timestamp(fence.wake_at)
+        END END
+    FROM fence
     -- Only the id is tested on the row itself, so the planner can only probe the key.
-    WHERE r.id = ANY (%(run_ids)s::text[]) AND r.id = locked.id
-      AND locked.leased AND locked.lease_token = w.token
-      AND NOT EXISTS (SELECT 1 FROM taken_before AS t WHERE t.i = w.i)
-    RETURNING w.i, r.id, r.status, r.available_at, r.output, r.error
+    WHERE r.id = ANY (%(run_ids)s::text[]) AND r.id = fence.run_id AND fence.outcome <> 'record'
+    RETURNING fence.i, r.id, r.status, r.available_at, r.output, r.error
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
-    SELECT fence.id, e.seq, e.kind, e.name, e.payload, now()
+    SELECT fence.run_id, e.seq, e.kind, e.name, e.payload, now()
     FROM fence JOIN e ON e.i = fence.i
     ON CONFLICT (run_id, seq) DO UPDATE
     SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
@@ -309,26 +305,26 @@ WITH w AS (
 ), consumed AS (
     UPDATE continuum_signals AS s SET consumed_seq = e.seq
     FROM fence JOIN e ON e.i = fence.i
-    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal AND s.run_id = fence.id
+    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal AND s.run_id = fence.run_id
       AND s.consumed_seq IS NULL
     RETURNING 1
 ), woken AS (
     -- other nodes may be asleep past a due time set here
     SELECT pg_notify('continuum_wakeup', '')
-    WHERE EXISTS (SELECT 1 FROM fence WHERE status = 'suspended' AND available_at IS NOT NULL)
+    WHERE EXISTS (SELECT 1 FROM ended WHERE status = 'suspended' AND available_at IS NOT NULL)
 ), settled AS (
     -- [id, status, output, error]: whoever waits for the result need not read the run
     SELECT pg_notify('continuum_settled', CASE
         WHEN octet_length(outcome) < 7900 THEN outcome
-        ELSE json_build_array(fence.id)::text
+        ELSE json_build_array(ended.id)::text
     END)
-    FROM fence, LATERAL (SELECT json_build_array(
-        fence.id, fence.status, fence.output::text, fence.error::text)::text AS outcome) AS o
-    WHERE fence.status IN ('completed', 'failed')
+    FROM ended, LATERAL (SELECT json_build_array(
+        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
+    WHERE ended.status IN ('completed', 'failed')
 )
-SELECT w.i, fence.id IS NOT NULL AS written, coalesce(t.signals, 0) AS taken_before,
+SELECT w.i, fence.i IS NOT NULL AS written, coalesce(t.signals, 0) AS taken_before,
        (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
-       (SELECT count(*) FROM woken), (SELECT count(*) FROM settled)
+       (SELECT count(*) FROM ended), (SELECT count(*) FROM woken), (SELECT count(*) FROM settled)
 FROM w LEFT JOIN fence ON fence.i = w.i LEFT JOIN taken_before AS t ON t.i = w.i;
 
 -- name: release

@@ -294,7 +294,7 @@ class SQLiteStore(Store):
     def _apply(self, db: sqlite3.Connection, write: Write, now: float) -> None:
         lease = write.lease
         fence = {"run_id": lease.run_id, "token": lease.token, "now": now}
-        if db.execute(Q["fence"], fence).rowcount != 1:
+        if db.execute(Q["fence"], fence).fetchone() is None:
             raise LeaseLost(lease.run_id)
         for entry in write.entries:
             db.execute(

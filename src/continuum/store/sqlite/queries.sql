@@ -99,7 +99,9 @@ WHERE status = 'running' AND lease_expires_at > :now
 RETURNING id, lease_token;
 
 -- name: fence
-UPDATE continuum_runs SET updated_at = :now
+-- The write lock is held from BEGIN IMMEDIATE, so nothing can change the run
+-- between this check and the writes that follow it.
+SELECT 1 FROM continuum_runs
 WHERE id = :run_id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now;
 
 -- name: journal
