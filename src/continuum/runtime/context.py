@@ -14,11 +14,10 @@ activity never sees a value a later attempt could produce differently.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,11 +191,17 @@ def entry_value(entry: JournalEntry, key: str) -> Any:
     return payload.get(key) if isinstance(payload, dict) else None
 
 
-@contextlib.contextmanager
-def outside_workflow() -> Iterator[None]:
-    """Hide the workflow context (activity bodies: nested activities are plain calls)."""
-    token = _current.set(None)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+class outside_workflow:  # lower case: it is used like a function, `with outside_workflow():`
+    """Hide the workflow context (activity bodies: nested activities are plain calls).
+
+    A class rather than a generator: it wraps every activity call, and this is
+    the cheaper of the two by a few microseconds.
+    """
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _current.set(None)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)

@@ -418,14 +418,13 @@ class PostgresStore(Store):
 
 def _writes_json(writes: Sequence[Write], order: Sequence[int]) -> str:
     """The writes as one JSON array; outputs and errors are JSON already and go in as they are."""
-    dumps = json.dumps
     return (
         "["
         + ",".join(
-            f'{{"i":{i},"run_id":{dumps(w.lease.run_id)},"token":{w.lease.token},'
+            f'{{"i":{i},"run_id":{_quoted(w.lease.run_id)},"token":{w.lease.token},'
             f'"outcome":"{w.outcome}","output":{w.output_json or "null"},'
-            f'"error":{w.error_json or "null"},"wake_at":{dumps(w.wake_at)},'
-            f'"wake_on":{dumps(list(w.wake_on_signals))}}}'
+            f'"error":{w.error_json or "null"},"wake_at":{_or_null(w.wake_at)},'
+            f'"wake_on":{json.dumps(list(w.wake_on_signals)) if w.wake_on_signals else "[]"}}}'
             for i in order
             for w in (writes[i],)
         )
@@ -435,12 +434,12 @@ def _writes_json(writes: Sequence[Write], order: Sequence[int]) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _quoted(text: str) -> str:
-    """A JSON string; journal kinds and names repeat, so each is encoded once."""
+    """A JSON string; run ids, journal kinds and names repeat, so each is encoded once."""
     return json.dumps(text)
 
 
-def _or_null(number: int | None) -> str:
-    return "null" if number is None else str(number)
+def _or_null(number: float | None) -> str:
+    return "null" if number is None else repr(number)
 
 
 def _entries_json(writes: Sequence[Write], order: Sequence[int]) -> str:
