@@ -480,14 +480,14 @@ def main() -> None:
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores; DBOS: "
         f"{_dbos_version() if PEER_INSTALLED else 'not installed (pip install dbos)'}\n"
     )
-    folder = Path(tempfile.mkdtemp(prefix="continuum-bench-"))
     counter = iter(range(10_000))
     for backend in args.backends:
         if backend == "sqlite":
             title = "SQLite (embedded, synchronous=full)"
-            figures = measure_backend(
-                backend, args, lambda: f"sqlite:///{folder / f'b{next(counter)}.db'}"
-            )
+            with tempfile.TemporaryDirectory(prefix="continuum-bench-") as folder:
+                figures = measure_backend(
+                    backend, args, lambda: f"sqlite:///{Path(folder) / f'b{next(counter)}.db'}"
+                )
         else:
             from tests.pgcluster import PostgresCluster
 
