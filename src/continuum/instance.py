@@ -433,11 +433,16 @@ class Continuum:
                 self._listener_reconnects += 1
                 self._settled.notify_all()
             return
-        fields = json.loads(payload)
+        try:
+            fields = json.loads(payload)
+        except ValueError:
+            fields = None
+        if not (isinstance(fields, list) and fields and isinstance(fields[0], str)):
+            fields = [payload]  # a bare run id, as earlier releases send during an upgrade
         with self._settled:
             if fields[0] not in self._awaited:
                 return  # kept only for a caller waiting now: others read the run
-        if len(fields) == 4:
+        if len(fields) == 4 and all(f is None or isinstance(f, str) for f in fields):
             self._on_outcome(Outcome(*fields))
         else:
             self._on_outcome(Outcome(fields[0], _ENDED_ELSEWHERE))

@@ -281,6 +281,33 @@ def test_result_learns_of_a_cancel_on_another_node_at_once(pg_url: str, make_app
     assert answer and isinstance(answer[0], continuum.RunCancelled)
 
 
+@pytest.mark.parametrize("payload", ["{run_id}", "not json at all", "[1, 2]", "{{}}"])
+def test_result_copes_with_settled_payloads_it_does_not_expect(
+    pg_url: str, make_app: MakeApp, payload: str
+) -> None:
+    # A bare run id is what earlier releases send during a rolling upgrade; anything
+    # else is noise on the channel. Neither may stop the listener or lose a result.
+    client = make_app(name="client", database=pg_url, dispatch=False, poll_interval=30)
+    run_id = client.start(flows.WaitsForApproval)
+    thread, answer = waiting_result(client, run_id)
+    time.sleep(0.2)  # result() has read the run and waits
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_notify('continuum_settled', %s)", (payload.format(run_id=run_id),))
+        conn.execute(
+            "UPDATE continuum_runs SET status = 'completed', output = '{\"approval\": 1}' "
+            "WHERE id = %s",
+            (run_id,),
+        )
+        # and a well-formed notification after the odd one still arrives
+        conn.execute(
+            "SELECT pg_notify('continuum_settled', json_build_array(%s::text, 'completed', "
+            "'{\"approval\": 1}', NULL)::text)",
+            (run_id,),
+        )
+    thread.join(5)
+    assert answer == [{"approval": 1}]
+
+
 def test_a_write_postgres_rejects_leaves_its_batch_untouched(pg_url: str) -> None:
     store = open_store(pg_url)
     store.migrate()

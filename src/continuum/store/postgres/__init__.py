@@ -303,10 +303,10 @@ class PostgresStore(Store):
                         conn.execute(f"LISTEN {channel}")  # fixed names, never user input
                     backoff = 0.1
                     for handler in handlers.values():
-                        handler("")  # whatever was sent while nobody listened
+                        _deliver(handler, "")  # whatever was sent while nobody listened
                     while not stop.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            handlers[note.channel](note.payload)
+                            _deliver(handlers[note.channel], note.payload)
             except psycopg.Error as exc:
                 if stop.is_set():
                     return
@@ -414,6 +414,14 @@ class PostgresStore(Store):
             )
             for wf, vh, version, module, qualname, first, last in rows
         ]
+
+
+def _deliver(handler: Callable[[str], None], payload: str) -> None:
+    """A handler that fails is logged; the listener goes on for the others."""
+    try:
+        handler(payload)
+    except Exception:
+        logger.exception("notification handler failed on payload %r", payload[:200])
 
 
 def _writes_json(writes: Sequence[Write], order: Sequence[int]) -> str:
