@@ -438,7 +438,7 @@ class Continuum:
         except ValueError:
             fields = None
         if not (isinstance(fields, list) and fields and isinstance(fields[0], str)):
-            fields = [payload]  # a bare run id, as earlier releases send during an upgrade
+            fields = [payload]  # a bare run id, as nodes on older code send during an upgrade
         with self._settled:
             if fields[0] not in self._awaited:
                 return  # kept only for a caller waiting now: others read the run

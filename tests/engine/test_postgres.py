@@ -285,7 +285,7 @@ def test_result_learns_of_a_cancel_on_another_node_at_once(pg_url: str, make_app
 def test_result_copes_with_settled_payloads_it_does_not_expect(
     pg_url: str, make_app: MakeApp, payload: str
 ) -> None:
-    # A bare run id is what earlier releases send during a rolling upgrade; anything
+    # A bare run id is what nodes on older code send during a rolling upgrade; anything
     # else is noise on the channel. Neither may stop the listener or lose a result.
     client = make_app(name="client", database=pg_url, dispatch=False, poll_interval=30)
     run_id = client.start(flows.WaitsForApproval)
