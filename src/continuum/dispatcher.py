@@ -7,7 +7,8 @@ Three kinds of thread per node:
   interval, whichever comes first. While busy it gathers freed workers (half
   of them, or 10 ms), so claims come in batches rather than one round trip each.
   A worker that frees up wakes it only while runs may be waiting (the last
-  claim filled every worker, or a start, signal or notification came since);
+  claim filled every worker, a start, signal or notification came since, or
+  the next due time has passed);
 - `concurrency` workers, each running one attempt at a time;
 - the heartbeat, which renews every lease this node holds in one statement
   and stops attempts whose lease was lost.
@@ -21,6 +22,7 @@ hands it straight back, due, for a node that has the version.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -95,6 +97,12 @@ class Dispatcher:
         # whose runs are started locally and leased at once, claims after every
         # attempt would nearly all come back empty.
         self._maybe_due = True
+        # When the next run becomes due (monotonic clock), as last looked up: a timer
+        # that fires while every worker is busy is claimed as soon as one frees.
+        self._due_at = 0.0
+        # When the next run becomes due (monotonic clock), as last looked up: a timer
+        # that fires while every worker is busy is claimed as soon as one frees.
+        self._due_at = 0.0
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -131,6 +139,9 @@ class Dispatcher:
     def wake(self) -> None:
         """Look for due runs now (a local start or signal, a notification)."""
         self._maybe_due = True
+        # When the next run becomes due (monotonic clock), as last looked up: a timer
+        # that fires while every worker is busy is claimed as soon as one frees.
+        self._due_at = 0.0
         self._wake.set()
 
     def try_reserve(self) -> bool:
@@ -148,7 +159,11 @@ class Dispatcher:
     def unreserve(self) -> None:
         with self._lock:
             self._reserved -= 1
-        if self._maybe_due:
+        self._worker_freed()
+
+    def _worker_freed(self) -> None:
+        """Claim again only if runs may be waiting for this worker."""
+        if self._maybe_due or time.monotonic() >= self._due_at:
             self._wake.set()
 
     def _free(self) -> int:
@@ -205,9 +220,10 @@ class Dispatcher:
                 self._maybe_due = True
                 self._last_full = time.monotonic()
                 return 0.0  # there may be more: look again as soon as a worker frees
+        due_in = self._next_due_in(versions)
+        self._due_at = math.inf if due_in is None else time.monotonic() + due_in
         if free <= 0:
             return self._poll_interval  # all busy: a finishing attempt wakes us
-        due_in = self._next_due_in(versions)
         wait = self._poll_interval if due_in is None else min(self._poll_interval, due_in)
         until_probe = self._next_probe - time.monotonic()
         return max(_MIN_IDLE, min(wait, until_probe))
@@ -277,8 +293,7 @@ class Dispatcher:
                 with self._lock:
                     self._inflight.pop(item.claim.run.run_id, None)
                 self._on_outcome(outcome)  # first: a caller may be waiting for it
-                if self._maybe_due:
-                    self._wake.set()
+                self._worker_freed()
         finally:
             close_thread_loop()
 

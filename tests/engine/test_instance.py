@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -443,3 +444,17 @@ def test_a_run_queued_behind_busy_workers_starts_as_soon_as_one_frees(make_app: 
     # long before the 30 s poll: the freed worker makes the dispatcher look
     assert app.result(queued, timeout=10) == ["did a", "did b", "did c"]
     assert 1 in claims
+
+
+def test_a_timer_that_fires_while_every_worker_is_busy_runs_when_one_frees(
+    make_app: MakeApp,
+) -> None:
+    app = make_app(concurrency=1, poll_interval=30)
+    sleeper = app.start(flows.Sleeper, {"seconds": 0.3})
+    wait_until(lambda: app.get(sleeper).status == "suspended", what="the sleeper to suspend")
+    app.start(flows.Gated, "gate")  # takes the only worker past the sleeper's timer
+    wait_until(lambda: flows.CALLS["gate"] == 1, what="the gated activity to start")
+    time.sleep(0.5)  # the timer fires while the worker is busy
+    flows.GATES["gate"].set()
+    # long before the 30 s poll: the freed worker looks for the run that came due
+    assert app.result(sleeper, timeout=10) == "did after"
