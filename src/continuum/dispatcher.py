@@ -100,9 +100,6 @@ class Dispatcher:
         # When the next run becomes due (monotonic clock), as last looked up: a timer
         # that fires while every worker is busy is claimed as soon as one frees.
         self._due_at = 0.0
-        # When the next run becomes due (monotonic clock), as last looked up: a timer
-        # that fires while every worker is busy is claimed as soon as one frees.
-        self._due_at = 0.0
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -139,9 +136,6 @@ class Dispatcher:
     def wake(self) -> None:
         """Look for due runs now (a local start or signal, a notification)."""
         self._maybe_due = True
-        # When the next run becomes due (monotonic clock), as last looked up: a timer
-        # that fires while every worker is busy is claimed as soon as one frees.
-        self._due_at = 0.0
         self._wake.set()
 
     def try_reserve(self) -> bool:
