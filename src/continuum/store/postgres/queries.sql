@@ -171,6 +171,38 @@ UNION ALL
 SELECT id, NULL, name, payload, extract(epoch FROM sent_at)::float8
 FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL;
 
+-- name: attempt_write_effects
+-- Shared by write_one and write_batch: what every write that passed its `fence`
+-- does (journal rows, signals taken), and the notifications for the runs that
+-- stopped (`ended`). `fence` gives each write's run_id and its index i in `e`.
+), entries AS (
+    INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
+    SELECT fence.run_id, e.seq, e.kind, e.name, e.payload, now()
+    FROM fence JOIN e ON e.i = fence.i
+    ON CONFLICT (run_id, seq) DO UPDATE
+    SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
+        recorded_at = excluded.recorded_at
+    RETURNING 1
+), consumed AS (
+    UPDATE continuum_signals AS s SET consumed_seq = e.seq
+    FROM fence JOIN e ON e.i = fence.i
+    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal AND s.run_id = fence.run_id
+      AND s.consumed_seq IS NULL
+    RETURNING 1
+), woken AS (
+    -- other nodes may be asleep past a due time set here
+    SELECT pg_notify('continuum_wakeup', '')
+    WHERE EXISTS (SELECT 1 FROM ended WHERE status = 'suspended' AND available_at IS NOT NULL)
+), settled AS (
+    -- [id, status, output, error]: whoever waits for the result need not read the run
+    SELECT pg_notify('continuum_settled', CASE
+        WHEN octet_length(outcome) < 7900 THEN outcome
+        ELSE json_build_array(ended.id)::text
+    END)
+    FROM ended, LATERAL (SELECT json_build_array(
+        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
+    WHERE ended.status IN ('completed', 'failed')
+
 -- name: write_one
 -- One attempt write alone (no other writer was waiting), which is every write of
 -- a lightly loaded node: the same effect as write_batch below for a batch of one,
@@ -181,9 +213,9 @@ FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL;
 -- claims, cancels and signals.
 WITH e AS (
     SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
-        seq integer, kind text, name text, payload json, signal bigint)
+        i integer, seq integer, kind text, name text, payload json, signal bigint)
 ), fence AS (
-    SELECT id FROM continuum_runs
+    SELECT id AS run_id, 0 AS i FROM continuum_runs
     WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
       AND lease_expires_at > now()
       AND NOT EXISTS (
@@ -205,34 +237,9 @@ WITH e AS (
             THEN now()
             ELSE to_timestamp(%(wake_at)s::float8)
         END END
-    WHERE id = (SELECT id FROM fence) AND %(outcome)s::text <> 'record'
+    WHERE id = (SELECT run_id FROM fence) AND %(outcome)s::text <> 'record'
     RETURNING id, status, available_at, output, error
-), entries AS (
-    INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
-    SELECT fence.id, e.seq, e.kind, e.name, e.payload, now()
-    FROM fence, e
-    ON CONFLICT (run_id, seq) DO UPDATE
-    SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
-        recorded_at = excluded.recorded_at
-    RETURNING 1
-), consumed AS (
-    UPDATE continuum_signals AS s SET consumed_seq = e.seq
-    FROM fence, e
-    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal
-      AND s.run_id = fence.id AND s.consumed_seq IS NULL
-    RETURNING 1
-), woken AS (
-    SELECT pg_notify('continuum_wakeup', '') FROM ended
-    WHERE ended.status = 'suspended' AND ended.available_at IS NOT NULL
-), settled AS (
-    -- [id, status, output, error]: whoever waits for the result need not read the run
-    SELECT pg_notify('continuum_settled', CASE
-        WHEN octet_length(outcome) < 7900 THEN outcome
-        ELSE json_build_array(ended.id)::text
-    END)
-    FROM ended, LATERAL (SELECT json_build_array(
-        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
-    WHERE ended.status IN ('completed', 'failed')
+-- include: attempt_write_effects
 )
 SELECT 0, (SELECT count(*) FROM fence) > 0,
        (SELECT count(*) FROM continuum_signals
@@ -294,33 +301,7 @@ WITH w AS (
     -- Only the id is tested on the row itself, so the planner can only probe the key.
     WHERE r.id = ANY (%(run_ids)s::text[]) AND r.id = fence.run_id AND fence.outcome <> 'record'
     RETURNING fence.i, r.id, r.status, r.available_at, r.output, r.error
-), entries AS (
-    INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
-    SELECT fence.run_id, e.seq, e.kind, e.name, e.payload, now()
-    FROM fence JOIN e ON e.i = fence.i
-    ON CONFLICT (run_id, seq) DO UPDATE
-    SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
-        recorded_at = excluded.recorded_at
-    RETURNING 1
-), consumed AS (
-    UPDATE continuum_signals AS s SET consumed_seq = e.seq
-    FROM fence JOIN e ON e.i = fence.i
-    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal AND s.run_id = fence.run_id
-      AND s.consumed_seq IS NULL
-    RETURNING 1
-), woken AS (
-    -- other nodes may be asleep past a due time set here
-    SELECT pg_notify('continuum_wakeup', '')
-    WHERE EXISTS (SELECT 1 FROM ended WHERE status = 'suspended' AND available_at IS NOT NULL)
-), settled AS (
-    -- [id, status, output, error]: whoever waits for the result need not read the run
-    SELECT pg_notify('continuum_settled', CASE
-        WHEN octet_length(outcome) < 7900 THEN outcome
-        ELSE json_build_array(ended.id)::text
-    END)
-    FROM ended, LATERAL (SELECT json_build_array(
-        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
-    WHERE ended.status IN ('completed', 'failed')
+-- include: attempt_write_effects
 )
 SELECT w.i, fence.i IS NOT NULL AS written, coalesce(t.signals, 0) AS taken_before,
        (SELECT count(*) FROM entries), (SELECT count(*) FROM consumed),
