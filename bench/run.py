@@ -36,6 +36,7 @@ import continuum
 from bench import workloads
 from continuum.registry import entrypoints
 from continuum.runtime.attempt import execute
+from continuum.runtime.lease_guard import LeaseGuard, lease_clock
 from continuum.store import JournalEntry, NewRun, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,9 +250,8 @@ def resume(url: str, events: int) -> Figure:
         store.release(claim.lease, delay=0)
         [claim] = store.claim_runs("bench", limit=1, lease_seconds=600, versions=[key], known=True)
         started = time.perf_counter()
-        outcome = execute(
-            store, claim, ep, metadata={}, stopping=threading.Event(), lost=threading.Event()
-        )
+        guard = LeaseGuard(lease_clock(), 600)
+        outcome = execute(store, claim, ep, metadata={}, stopping=threading.Event(), guard=guard)
         took = time.perf_counter() - started
         assert outcome.status == "completed", outcome
     return Figure(

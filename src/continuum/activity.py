@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import math
 import random
 import threading
 import time
@@ -25,7 +26,7 @@ from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, overload
 
-from continuum import serialization
+from continuum import serialization, validation
 from continuum.errors import ActivityFailed, ConfigurationError, SerializationError
 from continuum.runtime.context import AttemptContext, current, outside_workflow
 from continuum.store.base import JournalEntry
@@ -55,19 +56,29 @@ class Retry:
     jitter: float = 0.1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ConfigurationError("Retry(max_attempts=) must be an int >= 1")
-        if self.initial_interval < 0 or self.max_interval < 0:
-            raise ConfigurationError("Retry intervals must be >= 0 seconds")
-        if self.backoff_coefficient < 1:
-            raise ConfigurationError("Retry(backoff_coefficient=) must be >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ConfigurationError("Retry(jitter=) must be a fraction between 0 and 1")
-        object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
+        checked = {
+            "max_attempts": validation.count(self.max_attempts, name="Retry(max_attempts=)"),
+            "initial_interval": validation.duration(
+                self.initial_interval, name="Retry(initial_interval=)", allow_zero=True
+            ),
+            "max_interval": validation.duration(
+                self.max_interval, name="Retry(max_interval=)", allow_zero=True
+            ),
+            "backoff_coefficient": validation.number(
+                self.backoff_coefficient, name="Retry(backoff_coefficient=)", minimum=1
+            ),
+            "jitter": validation.number(self.jitter, name="Retry(jitter=)", minimum=0, maximum=1),
+            "non_retryable": tuple(self.non_retryable),
+        }
+        for field_name, value in checked.items():
+            object.__setattr__(self, field_name, value)
 
     def pause_before(self, attempt: int) -> float:
         """Seconds to wait before `attempt` (2 for the first retry)."""
-        base = self.initial_interval * self.backoff_coefficient ** max(attempt - 2, 0)
+        try:
+            base = self.initial_interval * self.backoff_coefficient ** max(attempt - 2, 0)
+        except OverflowError:  # a coefficient raised to a high attempt number
+            base = math.inf if self.initial_interval else 0.0
         capped = min(base, self.max_interval)
         return max(0.0, capped * (1 + self.jitter * (2 * random.random() - 1)))
 
@@ -128,6 +139,9 @@ def _steps(
     ctx.flush()  # buffered values become durable before the side effect sees them
     meta = {"activity": spec.name, "position": position}
     while True:
+        # The flush or a pause may have taken long, or the node stalled: invoke
+        # nothing unless the lease still holds by this node's own clock.
+        ctx.check_running()
         ctx.emit(("continuum", "activity", "start"), {"attempt": attempt}, **meta)
         started = time.perf_counter()
         outcome = yield _Invoke(attempt)
@@ -184,7 +198,6 @@ def _steps(
             )
             ctx.suspend(wake_at=retry_at)
         yield _Pause(pause)
-        ctx.check_running()  # do not start another attempt on a node that is stopping
 
 
 def _journaled_outcome(spec: ActivityDefinition, entry: JournalEntry) -> Any:
@@ -250,7 +263,7 @@ def _pause(ctx: AttemptContext, seconds: float) -> None:
     # Wake early when the node is stopping or the lease is lost.
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        if ctx.stopping.wait(min(left, 0.05)) or ctx.lost.is_set():
+        if ctx.stopping.wait(min(left, 0.05)) or not ctx.guard.holds():
             break
 
 
@@ -312,8 +325,9 @@ def activity(
     """Mark a function as an activity: `@activity` or `@activity(name=, retry=, timeout=)`."""
     if retry is not None and not isinstance(retry, Retry):
         raise ConfigurationError("activity(retry=) takes a continuum.Retry(...)")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise ConfigurationError("activity(timeout=) takes a positive number of seconds")
+    timeout = validation.duration(timeout, name="activity(timeout=)", allow_none=True)
+    if name is not None:
+        validation.identifier(name, name="activity(name=)")
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         if not callable(func):
@@ -322,7 +336,7 @@ def activity(
             name=name or f"{func.__module__}.{func.__qualname__}",
             fn=func,
             retry=retry or NO_RETRY,
-            timeout=None if timeout is None else float(timeout),
+            timeout=timeout,
             is_async=inspect.iscoroutinefunction(func),
         )
         if spec.is_async:

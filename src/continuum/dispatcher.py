@@ -11,7 +11,9 @@ Three kinds of thread per node:
   the next due time has passed);
 - `concurrency` workers, each running one attempt at a time;
 - the heartbeat, which renews every lease this node holds in one statement
-  and stops attempts whose lease was lost.
+  and stops attempts whose lease was lost. Each attempt also keeps its own
+  local deadline (`LeaseGuard`), so a worker that runs again after a stall
+  stops before the heartbeat has had a chance to learn the lease is gone.
 
 Runs of versions this node does not have are never claimed with the others,
 so they cannot hold up runs it knows. Every `unknown_version_backoff` seconds
@@ -27,14 +29,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from continuum import telemetry
 from continuum.errors import ContinuumError
 from continuum.registry import VersionKey, entrypoints
 from continuum.runtime.attempt import Outcome, close_thread_loop, execute
-from continuum.store.base import Claim, Lease, Store
+from continuum.runtime.lease_guard import LeaseGuard, lease_clock
+from continuum.store.base import Claim, Store
 
 logger = logging.getLogger("continuum.dispatcher")
 
@@ -48,10 +51,10 @@ _GATHER_SECONDS = 0.01
 _DUE_CACHE_SECONDS = 0.02
 
 
-@dataclass
+@dataclass(slots=True)
 class _InFlight:
     claim: Claim
-    lost: threading.Event = field(default_factory=threading.Event)
+    guard: LeaseGuard
 
 
 class Dispatcher:
@@ -146,9 +149,12 @@ class Dispatcher:
             self._reserved += 1
             return True
 
-    def adopt(self, claim: Claim) -> None:
-        """Run a claim made outside the claim loop, in a slot held by `try_reserve`."""
-        self._dispatch(claim, reserved=True)
+    def adopt(self, claim: Claim, requested_at: float) -> None:
+        """Run a claim made outside the claim loop, in a slot held by `try_reserve`.
+
+        `requested_at`: `lease_clock()` read just before the request that made it.
+        """
+        self._dispatch(claim, requested_at, reserved=True)
 
     def unreserve(self) -> None:
         with self._lock:
@@ -201,6 +207,7 @@ class Dispatcher:
                 return gathering  # busy: let a few more workers free up first
         if free > 0 and versions:
             self._maybe_due = False  # before the claim: a wake() meanwhile sets it again
+            requested_at = lease_clock()
             claims = self._store.claim_runs(
                 self._node,
                 limit=free,
@@ -209,7 +216,7 @@ class Dispatcher:
                 known=True,
             )
             for claim in claims:
-                self._dispatch(claim)
+                self._dispatch(claim, requested_at)
             if len(claims) == free:
                 self._maybe_due = True
                 self._last_full = time.monotonic()
@@ -236,8 +243,8 @@ class Dispatcher:
             self._due_cache = (asked_at, due_in)
         return None if due_in is None else due_in - (now - asked_at)
 
-    def _dispatch(self, claim: Claim, *, reserved: bool = False) -> None:
-        item = _InFlight(claim)
+    def _dispatch(self, claim: Claim, requested_at: float, *, reserved: bool = False) -> None:
+        item = _InFlight(claim, LeaseGuard(requested_at, self._lease_seconds))
         with self._lock:  # the slot moves from reserved to in flight in one step
             if reserved:
                 self._reserved -= 1
@@ -245,6 +252,7 @@ class Dispatcher:
         self._queue.put(item)
 
     def _probe_unknown(self) -> None:
+        requested_at = lease_clock()
         claims = self._store.claim_runs(
             self._node,
             limit=_PROBE_BATCH,
@@ -258,7 +266,7 @@ class Dispatcher:
         for claim in claims:
             run = claim.run
             if (run.workflow, run.version_hash) in known:
-                self._dispatch(claim)  # loaded since the probe query was built
+                self._dispatch(claim, requested_at)  # loaded since the probe query was built
                 continue
             self._store.release(claim.lease, delay=0.0)
             telemetry.execute(
@@ -285,7 +293,10 @@ class Dispatcher:
             while (item := self._queue.get()) is not None:
                 outcome = self._attempt(item)
                 with self._lock:
-                    self._inflight.pop(item.claim.run.run_id, None)
+                    # Only if it is still this attempt's: after a stall past its lease,
+                    # this node may have claimed the run again for a newer attempt.
+                    if self._inflight.get(item.claim.run.run_id) is item:
+                        del self._inflight[item.claim.run.run_id]
                 self._on_outcome(outcome)  # first: a caller may be waiting for it
                 self._worker_freed()
         finally:
@@ -310,7 +321,7 @@ class Dispatcher:
                 entrypoint,
                 metadata=metadata,
                 stopping=self._stopping,
-                lost=item.lost,
+                guard=item.guard,
             )
         except ContinuumError as exc:
             logger.warning("run %s: attempt could not reach the store: %s", run.run_id, exc)
@@ -327,10 +338,14 @@ class Dispatcher:
                 held = {item.claim.lease: item for item in self._inflight.values()}
             if not held:
                 continue
+            requested_at = lease_clock()
             try:
-                lost: list[Lease] = self._store.renew_leases(list(held), self._lease_seconds)
+                lost = set(self._store.renew_leases(list(held), self._lease_seconds))
             except ContinuumError as exc:
                 logger.warning("heartbeat: could not renew leases: %s", exc)
                 continue
-            for lease in lost:
-                held[lease].lost.set()
+            for lease, item in held.items():
+                if lease in lost:
+                    item.guard.lost.set()
+                else:
+                    item.guard.renewed(requested_at)

@@ -1,7 +1,8 @@
 """Every error Continuum raises, in one tree.
 
     ContinuumError
-    ├── ConfigurationError        bad instance settings, a workflow module that does not import
+    ├── ConfigurationError        also a ValueError: a bad setting or argument, a workflow
+    │                             module that does not import
     ├── WorkflowDefinitionError   a class that is not a usable workflow
     ├── SerializationError        a value that is not JSON
     ├── NotInWorkflow             a workflow primitive called outside a running workflow
@@ -30,8 +31,12 @@ class ContinuumError(Exception):
     """Base class of every error raised by Continuum."""
 
 
-class ConfigurationError(ContinuumError):
-    """An instance setting, database URL or workflow module path is wrong."""
+class ConfigurationError(ContinuumError, ValueError):
+    """An instance setting, argument, database URL or workflow module path is wrong.
+
+    Also a ValueError: a bad argument (a NaN timeout, a run id with a NUL) is a
+    wrong value, and code that catches ValueError around a call keeps working.
+    """
 
 
 class WorkflowDefinitionError(ContinuumError, TypeError):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from continuum import serialization, telemetry
+from continuum import serialization, telemetry, validation
 from continuum.dispatcher import Dispatcher
 from continuum.errors import (
     ConfigurationError,
@@ -38,14 +38,15 @@ from continuum.errors import (
 from continuum.registry import VersionKey, entrypoints
 from continuum.runs import RunInfo
 from continuum.runtime.attempt import Outcome
+from continuum.runtime.lease_guard import lease_clock
 from continuum.store import NewRun, Store, open_store
-from continuum.store.base import STATUSES, TERMINAL_STATUSES, Claim, Lease, RunRecord
+from continuum.store.base import STATUSES, Claim, Lease, RunRecord
 from continuum.versions import VersionRegistry, version_records
 from continuum.workflow import Workflow, entrypoint_of
 
 logger = logging.getLogger("continuum")
 
-MAX_RUN_ID_LENGTH = 255
+MAX_RUN_ID_LENGTH = validation.MAX_IDENTIFIER_LENGTH
 # The durable registry's last-seen times are refreshed this often by a live node.
 _VERSION_REFRESH_SECONDS = 60.0
 
@@ -75,27 +76,20 @@ class Continuum:
         lease_seconds: float = 30.0,
         unknown_version_backoff: float = 5.0,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("Continuum(name=) must be a non-empty str")
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigurationError("Continuum(concurrency=) must be an int >= 1")
-        for label, value in (
-            ("poll_interval", poll_interval),
-            ("lease_seconds", lease_seconds),
-            ("unknown_version_backoff", unknown_version_backoff),
-        ):
-            if not isinstance(value, int | float) or value <= 0:
-                raise ConfigurationError(
-                    f"Continuum({label}=) must be a positive number of seconds"
-                )
-        self.name = name
+        self.name = validation.identifier(name, name="Continuum(name=)")
         self.database = database
         self.dispatch = dispatch
-        self.node = node or f"{socket.gethostname()}:{os.getpid()}"
-        self.concurrency = concurrency
-        self.poll_interval = float(poll_interval)
-        self.lease_seconds = float(lease_seconds)
-        self.unknown_version_backoff = float(unknown_version_backoff)
+        self.node = (
+            f"{socket.gethostname()}:{os.getpid()}"
+            if node is None
+            else validation.identifier(node, name="Continuum(node=)")
+        )
+        self.concurrency = validation.count(concurrency, name="Continuum(concurrency=)")
+        self.poll_interval = validation.duration(poll_interval, name="Continuum(poll_interval=)")
+        self.lease_seconds = validation.duration(lease_seconds, name="Continuum(lease_seconds=)")
+        self.unknown_version_backoff = validation.duration(
+            unknown_version_backoff, name="Continuum(unknown_version_backoff=)"
+        )
         self._workflow_modules = None if workflow_modules is None else list(workflow_modules)
         self._store: Store | None = None
         self._dispatcher: Dispatcher | None = None
@@ -150,6 +144,7 @@ class Continuum:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop claiming, let attempts reach a safe point, hand back their runs."""
+        timeout = validation.duration(timeout, name="shutdown(timeout=)", allow_zero=True)
         store, self._store = self._store, None
         if store is None:
             return
@@ -208,10 +203,8 @@ class Continuum:
         entrypoint = entrypoint_of(workflow_cls)
         if run_id is None:
             run_id = _new_run_id()
-        elif not isinstance(run_id, str) or not 0 < len(run_id) <= MAX_RUN_ID_LENGTH:
-            raise ConfigurationError(
-                f"run_id must be a non-empty str of at most {MAX_RUN_ID_LENGTH} characters"
-            )
+        else:
+            run_id = validation.identifier(run_id, name="start(run_id=)")
         input_json = serialization.dumps(input, what="the workflow input")
         self._sync_versions()
         new = NewRun(
@@ -221,6 +214,7 @@ class Continuum:
         # already leased to it, with no notification and no separate claim.
         dispatcher = self._dispatcher
         eager = dispatcher is not None and self._runs_here(entrypoint) and dispatcher.try_reserve()
+        requested_at = lease_clock()
         try:
             record, created = store.create_run(
                 new, lease_to=self.node if eager else None, lease_seconds=self.lease_seconds
@@ -232,8 +226,8 @@ class Continuum:
         if eager:
             assert dispatcher is not None
             if created:
-                lease = Lease(run_id, self.node, record.lease_token)
-                dispatcher.adopt(Claim(record, lease, db_now=record.updated_at, fresh=True))
+                claim = Claim(record, Lease.of(record), db_now=record.updated_at, fresh=True)
+                dispatcher.adopt(claim, requested_at)
             else:
                 dispatcher.unreserve()
         elif created:
@@ -245,21 +239,34 @@ class Continuum:
             )
         return run_id
 
-    def signal(self, run_id: str, name: str, payload: Any = None) -> None:
-        """Send a durable signal; it waits for the run to ask for it."""
+    def signal(
+        self, run_id: str, name: str, payload: Any = None, *, delivery_id: str | None = None
+    ) -> None:
+        """Send a durable signal; it waits for the run to ask for it.
+
+        With `delivery_id`, a second signal with the same id to the same run is
+        accepted and dropped, even after the run has ended: a sender that did not
+        hear back (a webhook retried, a connection cut before the reply) can send
+        again without the run receiving it twice.
+        """
         store = self._store_required()
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("signal name must be a non-empty str")
+        validation.identifier(name, name="signal(name=)")
+        if delivery_id is not None:
+            validation.identifier(delivery_id, name="signal(delivery_id=)")
         payload_json = serialization.dumps(payload, what=f"the payload of signal {name!r}")
-        record = self._record(run_id)
-        if record.status in TERMINAL_STATUSES:
-            raise RunFinished(run_id, record.status, f"signal {name!r} was not delivered")
-        store.send_signal(run_id, name, payload_json)
-        self._wake()
+        run_id = _known_form(run_id)
+        outcome = store.send_signal(run_id, name, payload_json, delivery_id=delivery_id)
+        if outcome == "missing":
+            raise RunNotFound(run_id)
+        if outcome == "ended":
+            status = self._record(run_id).status
+            raise RunFinished(run_id, status, f"signal {name!r} was not delivered")
+        if outcome == "sent":
+            self._wake()
 
     def cancel(self, run_id: str) -> bool:
         """End the run `cancelled`; False when it had already ended."""
-        record = self._store_required().cancel_run(run_id)
+        record = self._store_required().cancel_run(_known_form(run_id))
         if record is None:
             self._record(run_id)  # RunNotFound for an unknown id
             return False
@@ -284,8 +291,12 @@ class Continuum:
         """Wait for the run to end and return its output.
 
         Raises RunFailed, RunCancelled, or TimeoutError when `timeout` seconds
-        pass first (the run goes on).
+        pass first (the run goes on). None waits as long as it takes; 0 looks once.
         """
+        timeout = validation.duration(
+            timeout, name="result(timeout=)", allow_zero=True, allow_none=True
+        )
+        run_id = _known_form(run_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         # The outcome of a run that ends on this node is handed over here, and on a
         # backend that notifies, so is that of a run that ends anywhere: the run is
@@ -368,8 +379,9 @@ class Continuum:
             raise ConfigurationError(f"unknown status {status!r}; use one of {sorted(STATUSES)}")
         if isinstance(workflow, type):
             workflow = entrypoint_of(workflow).workflow
-        if not isinstance(limit, int) or limit < 1:
-            raise ConfigurationError("runs(limit=) must be a positive int")
+        elif workflow is not None:
+            validation.identifier(workflow, name="runs(workflow=)", max_length=None)
+        limit = validation.count(limit, name="runs(limit=)")
         records = self._store_required().list_runs(status=status, workflow=workflow, limit=limit)
         return [RunInfo.from_record(r) for r in records]
 
@@ -379,9 +391,7 @@ class Continuum:
         return record.status, record.output_json, record.error_json
 
     def _record(self, run_id: str) -> RunRecord:
-        if not isinstance(run_id, str):
-            raise RunNotFound(repr(run_id))
-        record = self._store_required().get_run(run_id)
+        record = self._store_required().get_run(_known_form(run_id))
         if record is None:
             raise RunNotFound(run_id)
         return record
@@ -456,6 +466,14 @@ def _new_run_id() -> str:
     return str(uuid.uuid4())
 
 
+def _known_form(run_id: object) -> str:
+    """`run_id`, or RunNotFound when it could not name a run (start() refuses such ids),
+    without asking the store: the backends would each answer differently."""
+    if validation.is_identifier(run_id):
+        return run_id  # type: ignore[return-value]
+    raise RunNotFound(run_id if isinstance(run_id, str) else repr(run_id))
+
+
 def default_instance() -> Continuum:
     """The only booted instance, or the booted one named "default"."""
     with _booted_lock:
@@ -480,9 +498,9 @@ def start(workflow_cls: type[Workflow], input: Any = None, *, run_id: str | None
     return default_instance().start(workflow_cls, input, run_id=run_id)
 
 
-def signal(run_id: str, name: str, payload: Any = None) -> None:
+def signal(run_id: str, name: str, payload: Any = None, *, delivery_id: str | None = None) -> None:
     """`signal` on the default instance."""
-    default_instance().signal(run_id, name, payload)
+    default_instance().signal(run_id, name, payload, delivery_id=delivery_id)
 
 
 def cancel(run_id: str) -> bool:

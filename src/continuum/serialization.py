@@ -21,14 +21,36 @@ _scan = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
 
 
 def dumps(value: Any, *, what: str) -> str:
-    """Encode `value`, or raise SerializationError naming `what` it was."""
+    """Encode `value`, or raise SerializationError naming `what` it was.
+
+    Refused: what JSON cannot hold, values nested too deeply to encode, and
+    text with a lone surrogate (no database can store it as UTF-8).
+    """
     try:
-        return _encoder.encode(value)
+        text = _encoder.encode(value)
     except (TypeError, ValueError) as exc:
         raise SerializationError(
             f"{what} is not JSON serializable ({exc}); pass only dicts, lists, str, "
             "int, float (not NaN or infinity), bool and None, or convert the value first"
         ) from None
+    except RecursionError:
+        raise SerializationError(
+            f"{what} is nested too deeply to serialize (lists and dicts hundreds of levels "
+            "deep, or more); flatten the value"
+        ) from None
+    # The encoder keeps non-ASCII text as it is; isascii() is O(1), so only text
+    # that has non-ASCII characters pays for the check that it is valid Unicode.
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SerializationError(
+                f"{what} is not JSON serializable: it contains the lone surrogate "
+                f"{exc.object[exc.start : exc.start + 1]!r}, which is not valid Unicode text "
+                "and cannot be stored; fix the text (bytes decoded with errors='surrogateescape' "
+                "often carry one)"
+            ) from None
+    return text
 
 
 def loads(text: str | None) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar
 
+from continuum import validation
 from continuum.errors import WorkflowDefinitionError
 from continuum.hashing import hash_class
 from continuum.registry import entrypoints
@@ -44,9 +45,10 @@ class Workflow:
             raise WorkflowDefinitionError(
                 f"{cls.__qualname__}: version= must be a positive int, got {version!r}"
             )
-        if workflow is not None and (not isinstance(workflow, str) or not workflow):
+        if workflow is not None and not validation.is_identifier(workflow, max_length=None):
             raise WorkflowDefinitionError(
-                f"{cls.__qualname__}: workflow= must be a non-empty str, got {workflow!r}"
+                f"{cls.__qualname__}: workflow= must be {validation.identifier_rule(None)}, "
+                f"got {validation.shown(workflow)}"
             )
         cls.workflow = workflow or f"{cls.__module__}.{cls.__qualname__}"
         cls.version = version

@@ -19,7 +19,10 @@ from tests.pgcluster import PostgresCluster
 
 
 def _squash(sql: str | None) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql or "")).strip()
+    """The statement without comments and without white space that means nothing
+    (SQLite keeps `ALTER TABLE ... ADD COLUMN` text spaced its own way)."""
+    text = re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql or ""))
+    return re.sub(r"\s*([(),])\s*", r"\1", text).strip()
 
 
 def describe_sqlite(path: Path) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def test_claim_takes_only_known_versions_and_leases_them(store: Store) -> None:
     assert [c.run.run_id for c in claims] == ["known"]
     claim = claims[0]
     assert claim.run.status == "running" and claim.run.lease_owner == "n1"
-    assert claim.lease == Lease("known", "n1", claim.run.lease_token)
+    assert claim.lease == Lease("known", "n1", claim.run.lease_token, claim.run.lease_nonce)
     assert abs(claim.db_now - store.now()) < 5
     # a leased run is not claimed again while its lease lasts
     assert store.claim_runs("n2", limit=10, lease_seconds=30, versions=[V1], known=True) == []
@@ -257,7 +257,7 @@ def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
     [signal] = store.load_history("taken").pending_signals
     take = entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)
     store.record(claims["taken"].lease, [take])
-    stale = Lease("stale", "n1", claims["stale"].lease.token + 1)
+    stale = Lease("stale", "n1", claims["stale"].lease.token + 1, claims["stale"].lease.nonce)
     outcomes = store.apply_writes(
         [
             Write(claims["record"].lease, [entry(0), entry(1)]),
@@ -407,3 +407,93 @@ def test_a_newer_schema_is_refused(store: Store, backend_url: str) -> None:
 def _force_status(url: str, run_id: str, status: str) -> None:
     # Older releases wrote this status; no current code path does.
     raw_sql(url, "UPDATE continuum_runs SET status = ? WHERE id = ?", (status, run_id))
+
+
+@pytest.mark.parametrize("next_node", ["n2", "n1"])
+def test_a_claim_the_database_lost_can_never_write(
+    store: Store, backend_url: str, next_node: str
+) -> None:
+    """A claim acknowledged but lost in a crash (it never reached the disk) leaves the
+    row as it was, so the next claim hands out the same token number, even to the
+    same node. The nonce each claim draws is what the stale holder cannot present."""
+    store.create_run(new_run("r"))
+    lost = claim_one(store, "n1")
+    raw_sql(  # the crash: the row is back as it was before the claim
+        backend_url,
+        "UPDATE continuum_runs SET status = 'pending', lease_owner = NULL, lease_token = ?, "
+        "lease_nonce = 0, lease_expires_at = NULL, available_at = created_at WHERE id = 'r'",
+        (lost.lease.token - 1,),
+    )
+    current = claim_one(store, next_node)
+    assert current.lease.token == lost.lease.token
+    assert current.lease.nonce != lost.lease.nonce
+
+    with pytest.raises(LeaseLost):
+        store.record(lost.lease, [entry(0, payload={"result": "stale"})])
+    with pytest.raises(LeaseLost):
+        store.finish(lost.lease, [], status="completed", output_json='"stale"', error_json=None)
+    with pytest.raises(LeaseLost):
+        store.suspend(lost.lease, [], wake_at=None, wake_on_signals=())
+    assert store.renew_leases([lost.lease, current.lease], 30) == [lost.lease]
+    store.release(lost.lease, delay=0)  # refused without a word: handing back is best effort
+    outcomes = store.apply_writes(  # in one batch beside the rightful holder's write
+        [
+            Write(lost.lease, [entry(0, payload={"result": "stale"})]),
+            Write(current.lease, [entry(0, payload={"result": "current"})]),
+        ]
+    )
+    assert isinstance(outcomes[0], LeaseLost) and outcomes[1] is None
+
+    run = store.get_run("r")
+    assert run is not None and run.status == "running"
+    assert (run.lease_owner, run.lease_token) == (next_node, current.lease.token)
+    [written] = store.load_history("r").entries
+    assert json.loads(written.payload_json or "null") == {"result": "current"}
+    store.finish(current.lease, [], status="completed", output_json='"ok"', error_json=None)
+    assert store.get_run("r").status == "completed"  # type: ignore[union-attr]
+
+
+def test_signal_delivery_ids_drop_repeats(store: Store) -> None:
+    store.create_run(new_run("r"))
+    assert store.send_signal("r", "go", "1", delivery_id="d1") == "sent"
+    assert store.send_signal("r", "go", "1", delivery_id="d1") == "duplicate"
+    assert store.send_signal("r", "go", "2", delivery_id="d2") == "sent"
+    assert store.send_signal("r", "go", "3") == "sent"  # no id: always kept
+    assert store.send_signal("r", "go", "3") == "sent"
+    pending = store.load_history("r").pending_signals
+    assert [s.payload_json for s in pending] == ["1", "2", "3", "3"]
+    assert store.send_signal("missing", "go", "1", delivery_id="d1") == "missing"
+    store.create_run(new_run("other"))  # ids are per run
+    assert store.send_signal("other", "go", "1", delivery_id="d1") == "sent"
+    claim = claim_one(store)
+    store.finish(claim.lease, [], status="completed", output_json="null", error_json=None)
+    ended = claim.run.run_id
+    assert store.send_signal(ended, "go", "1", delivery_id="late") == "ended"
+    # a retry of a delivery that had arrived before the run ended is still a repeat
+    assert store.send_signal(ended, "go", "1", delivery_id="d1") == "duplicate"
+
+
+def test_concurrent_sends_of_one_delivery_keep_one(store: Store, backend_url: str) -> None:
+    store.create_run(new_run("r"))
+    senders = 8
+    barrier = threading.Barrier(senders)
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        other = open_store(backend_url)  # a connection of its own, as another client
+        try:
+            barrier.wait()
+            answer = other.send_signal("r", "go", "1", delivery_id="same")
+            with lock:
+                answers.append(answer)
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == ["duplicate"] * (senders - 1) + ["sent"]
+    assert len(store.load_history("r").pending_signals) == 1

@@ -14,3 +14,4 @@ def _reset_flows() -> Iterator[None]:
     yield
     for gate in flows.GATES.values():
         gate.set()
+    flows.STALL.set()

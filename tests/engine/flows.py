@@ -20,6 +20,8 @@ FAILURES: Counter[str] = Counter()  # how many more times an activity should fai
 
 
 def reset() -> None:
+    STALL.clear()
+    STALLED.clear()
     CALLS.clear()
     SEEN.clear()
     GATES.clear()
@@ -240,3 +242,33 @@ class SwallowsHalts(continuum.Workflow):
 class AsyncActivityInSyncFlow(continuum.Workflow):
     def run(self, input):
         return double(1)
+
+
+class PatchAskedEarly(continuum.Workflow):
+    """Release 2 of a flow whose release 1 asked `patched("feature")` after step "first"."""
+
+    def run(self, input):
+        early = continuum.patched("feature")
+        step("first")
+        late = continuum.patched("feature")
+        payload = continuum.wait_for_signal("go")
+        return {"early": early, "late": late, "payload": payload}
+
+
+STALL = threading.Event()  # set by a test to let a stalled attempt go on
+STALLED = threading.Event()  # set when the first attempt reaches the stall
+
+
+def stall_once() -> None:
+    """Hold the first attempt that gets here (in workflow code, between two
+    activities) until the test lets it go; every later attempt passes through."""
+    if not STALLED.is_set():
+        STALLED.set()
+        STALL.wait(30)
+
+
+class StallsBetweenSteps(continuum.Workflow):
+    def run(self, input):
+        first = step("before-stall")
+        stall_once()
+        return [first, step("after-stall")]

@@ -15,7 +15,7 @@ import continuum
 from continuum.errors import ConfigurationError, DatabaseUnavailable, StoreError
 from continuum.store import JournalEntry, NewRun, open_store
 from continuum.store.base import Write
-from continuum.store.postgres import Q
+from continuum.store.postgres import MIGRATIONS, Q
 from tests.conftest import BACKENDS, wait_until
 from tests.engine import flows
 from tests.pgcluster import PostgresCluster, free_port
@@ -144,6 +144,7 @@ def test_claims_read_the_partial_index_not_the_table(pg_url: str) -> None:
                     "node": "n",
                     "limit": 10,
                     "lease_seconds": 30.0,
+                    "nonce": 1,
                     "workflows": ["wf"],
                     "hashes": ["h"],
                 },
@@ -176,7 +177,8 @@ def test_concurrent_migrations_make_one_schema(pg_url: str) -> None:
         t.join()
     assert errors == []
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT version FROM continuum_schema_migrations").fetchall() == [(1,)]
+        applied = conn.execute("SELECT version FROM continuum_schema_migrations ORDER BY 1")
+        assert applied.fetchall() == [(m.version,) for m in MIGRATIONS]
 
 
 @pytest.fixture
@@ -346,8 +348,8 @@ def test_attempt_writes_and_renewals_probe_the_key_however_big_the_table(
             ["writes", "entries", "run_ids", "signal_ids"],
         ),
         "renew_leases": (
-            "float8, text[], bigint[], text[]",
-            ["lease_seconds", "ids", "tokens", "nodes"],
+            "float8, text[], bigint[], bigint[], text[]",
+            ["lease_seconds", "ids", "tokens", "nonces", "nodes"],
         ),
     }
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -376,7 +378,14 @@ def test_a_claims_commit_without_waiting_for_the_disk_applies_to_it_alone(pg_url
     store.migrate()
     store.create_run(NewRun("r", "wf", "h", 1, "null"))
     store.close()
-    params = {"node": "n", "limit": 1, "lease_seconds": 30.0, "workflows": ["wf"], "hashes": ["h"]}
+    params = {
+        "node": "n",
+        "limit": 1,
+        "lease_seconds": 30.0,
+        "nonce": 1,
+        "workflows": ["wf"],
+        "hashes": ["h"],
+    }
     with psycopg.connect(pg_url, autocommit=True) as conn:
         [claimed] = conn.execute(Q["claim"].replace("%(known)s", "true"), params).fetchall()
         assert claimed[0] == "r"

@@ -17,7 +17,7 @@ def context(entries: list[JournalEntry]) -> AttemptContext:
     run = RunRecord("r", "wf", "h", 1, "running", "null", None, None, 0.0, 0.0)
     return AttemptContext(
         store=SQLiteStore("sqlite:///:memory:"),
-        claim=Claim(run, Lease("r", "n", 1), db_now=1000.0),
+        claim=Claim(run, Lease("r", "n", 1, 7), db_now=1000.0),
         history=History(entries, []),
         is_async=False,
         metadata={},

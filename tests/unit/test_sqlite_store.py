@@ -52,3 +52,5 @@ def test_bad_option_values(tmp_path: Path) -> None:
         SQLiteStore(f"sqlite:///{tmp_path}/a.db?synchronous=off")
     with pytest.raises(ConfigurationError, match="busy_timeout"):
         SQLiteStore(f"sqlite:///{tmp_path}/a.db?busy_timeout=soon")
+    with pytest.raises(ConfigurationError, match=r"busy_timeout=.*>= 0, got '-5'"):
+        SQLiteStore(f"sqlite:///{tmp_path}/a.db?busy_timeout=-5")

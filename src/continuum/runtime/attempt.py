@@ -27,6 +27,7 @@ from continuum.runtime.context import (
     Suspend,
     _current,
 )
+from continuum.runtime.lease_guard import LeaseGuard
 from continuum.store.base import Claim, History, Store
 from continuum.workflow import Workflow, is_async
 
@@ -86,7 +87,7 @@ def execute(
     *,
     metadata: Mapping[str, Any],
     stopping: threading.Event,
-    lost: threading.Event,
+    guard: LeaseGuard,
 ) -> Outcome:
     run = claim.run
     # A run this node has just inserted has no journal, and a signal sent to it in
@@ -99,7 +100,7 @@ def execute(
         is_async=is_async(entrypoint),
         metadata=metadata,
         stopping=stopping,
-        lost=lost,
+        guard=guard,
     )
     started = time.perf_counter()
     resumed = bool(history.entries)

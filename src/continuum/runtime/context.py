@@ -23,6 +23,7 @@ from typing import Any
 
 from continuum import serialization, telemetry
 from continuum.errors import ContinuumError, NotInWorkflow
+from continuum.runtime.lease_guard import LeaseGuard
 from continuum.store.base import Claim, History, JournalEntry, Lease, SignalRecord, Store
 
 
@@ -70,7 +71,7 @@ class AttemptContext:
     is_async: bool
     metadata: Mapping[str, Any]
     stopping: threading.Event
-    lost: threading.Event = field(default_factory=threading.Event)
+    guard: LeaseGuard = field(default_factory=LeaseGuard.unbounded)
     position: int = 0
     pending: list[JournalEntry] = field(default_factory=list)
     patches: dict[str, bool] = field(default_factory=dict)
@@ -97,10 +98,13 @@ class AttemptContext:
 
     # -- the cursor ----------------------------------------------------------------
     def check_running(self) -> None:
+        """Stop unless the attempt may go on: called before every primitive and
+        before every activity invocation, so nothing runs on a lease that ended."""
         if self.halted is not None:
             raise self.halted  # workflow code swallowed a halt; keep unwinding
-        if self.lost.is_set():
-            self.halt(Interrupted("lease lost"))
+        if not self.guard.holds():
+            lost = self.guard.lost.is_set()
+            self.halt(Interrupted("lease lost" if lost else "lease expired on this node's clock"))
         if self.stopping.is_set():
             self.halt(Interrupted("shutdown"))
 

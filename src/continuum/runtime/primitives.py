@@ -8,13 +8,12 @@ of these waits in place (a wait suspends the run), so there is nothing to await.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import random as _random
 import uuid as _uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from continuum import serialization
+from continuum import serialization, validation
 from continuum.errors import SignalTimeout
 from continuum.runtime.context import current, entry_value, require
 from continuum.store.base import JournalEntry
@@ -34,16 +33,14 @@ def _payload(**values: Any) -> str:
 def sleep(seconds: float) -> None:
     """Suspend the run for `seconds`; no thread or lease is held meanwhile."""
     ctx = require("sleep")
-    if not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
-        raise ValueError(
-            f"continuum.sleep() takes a non-negative number of seconds, got {seconds!r}"
-        )
+    # Checked before the call takes a journal position: a refused call records nothing.
+    seconds = validation.duration(seconds, name="continuum.sleep(seconds=)", allow_zero=True)
     position = ctx.next_position()
     entry = ctx.replayed(position, TIMER, "sleep")
     if entry is not None:
         fire_at = float(entry_value(entry, "fire_at"))
     else:
-        fire_at = ctx.clock() + float(seconds)
+        fire_at = ctx.clock() + seconds
         ctx.buffer(JournalEntry(position, "timer", "sleep", _payload(fire_at=fire_at)))
     if ctx.clock() < fire_at:
         ctx.suspend(wake_at=fire_at)
@@ -62,10 +59,11 @@ def wait_for_signal(name: str, timeout: float | None = None) -> Any:
     the deadline: the outcome depends on recorded times, never on who looked first.
     """
     ctx = require("wait_for_signal")
-    if not isinstance(name, str) or not name:
-        raise ValueError("continuum.wait_for_signal() needs a non-empty signal name")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
-        raise ValueError(f"wait_for_signal timeout must be a non-negative number, got {timeout!r}")
+    # Checked before the call takes a journal position: a refused call records nothing.
+    validation.identifier(name, name="continuum.wait_for_signal(name=)")
+    timeout = validation.duration(
+        timeout, name="continuum.wait_for_signal(timeout=)", allow_zero=True, allow_none=True
+    )
     position = ctx.next_position()
     entry = ctx.replayed(position, SIGNAL, name)
     if entry is not None and entry.kind == "signal":
@@ -75,7 +73,7 @@ def wait_for_signal(name: str, timeout: float | None = None) -> Any:
     if entry is not None:
         deadline = entry_value(entry, "deadline")
     else:
-        deadline = None if timeout is None else ctx.clock() + float(timeout)
+        deadline = None if timeout is None else ctx.clock() + timeout
 
     signal = ctx.take_signal(name)
     if signal is not None and (deadline is None or signal.sent_at <= deadline):
@@ -105,18 +103,24 @@ def patched(patch_id: str) -> bool:
     """True where the code runs past recorded history (or history made with the patch).
 
     Replaying history that was recorded without the patch returns False and
-    consumes nothing. The first answer for a run and an id is kept for that run.
-    Outside a workflow: False.
+    consumes nothing. The first answer for a run and an id is kept for that run:
+    a later call returns it and records nothing, but still consumes a marker for
+    this id recorded at its position (history from code that asked elsewhere),
+    so the rest of the journal stays in step. Outside a workflow: False.
     """
+    validation.identifier(patch_id, name="patched(patch_id=)")
     ctx = current()
     if ctx is None:
         return False
-    if patch_id in ctx.patches:
-        return ctx.patches[patch_id]
     ctx.check_running()
     position = ctx.position
     entry = ctx.entries.get(position)
-    if entry is not None and entry.kind == PATCH and entry.name == patch_id:
+    marker_here = entry is not None and entry.kind == PATCH and entry.name == patch_id
+    if patch_id in ctx.patches:
+        if marker_here:
+            ctx.position += 1
+        return ctx.patches[patch_id]
+    if marker_here:
         ctx.position += 1
         decision = True
     elif ctx.beyond_journal(position):

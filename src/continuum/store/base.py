@@ -2,22 +2,34 @@
 
 Times are seconds since the epoch on the database's clock. Every write made on
 behalf of an attempt takes its `Lease` and is refused with `LeaseLost` unless,
-in the same transaction, the run is still `running` under that lease token and
-the lease has not expired by the database clock (fencing). Attempt writes of
-many runs may share one transaction (group commit); each is fenced on its own.
+in the same transaction, the run is still `running` under that lease (its token
+and its nonce) and the lease has not expired by the database clock (fencing).
+Attempt writes of many runs may share one transaction (group commit); each is
+fenced on its own.
+
+Why a nonce beside the token: the token counts claims, so a claim that the
+database loses in a crash (acknowledged, not yet on disk) is followed by one
+that hands out the same number again. The nonce is drawn at random by each
+claim, so no later claim can reproduce a lost one, and the node that still
+holds the lost lease can never write again.
 """
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from continuum.errors import ContinuumError
 from continuum.store.group_commit import GroupCommit
 
 VersionKey = tuple[str, str]
+
+# What became of a signal: kept for the run, dropped as a repeated delivery,
+# refused because the run has ended, or refused because there is no such run.
+SignalOutcome = Literal["sent", "duplicate", "ended", "missing"]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 STATUSES = frozenset(
@@ -50,15 +62,33 @@ class RunRecord:
     lease_owner: str | None = None
     lease_token: int = 0
     lease_expires_at: float | None = None
+    lease_nonce: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Proof of a claim: writes are accepted only while it is current."""
+    """Proof of a claim: writes are accepted only while it is current.
+
+    `token` counts the run's claims; `nonce` is drawn at random by the claim
+    that made this lease (see the module docstring). The fence compares both.
+    """
 
     run_id: str
     node: str
     token: int
+    nonce: int
+
+    @classmethod
+    def of(cls, run: RunRecord) -> Lease:
+        """The lease a run's row records (right after the claim that made it)."""
+        if run.lease_owner is None:
+            raise ValueError(f"run {run.run_id} is not leased")
+        return cls(run.run_id, run.lease_owner, run.lease_token, run.lease_nonce)
+
+
+def new_lease_nonce() -> int:
+    """A claim's nonce: random, so no other claim can draw it again."""
+    return secrets.randbits(63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +228,7 @@ class Store(ABC):
         """Insert a `pending`, due run; if the id exists return it and False.
 
         With `lease_to`, the new run is inserted already `running` under a lease
-        (token 1) held by that node, which then executes it itself.
+        (token 1, a fresh nonce) held by that node, which then executes it itself.
         """
 
     @abstractmethod
@@ -213,8 +243,16 @@ class Store(ABC):
         """Mark a non-terminal run `cancelled` (revoking any lease); None if terminal or absent."""
 
     @abstractmethod
-    def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
-        """Keep a signal for the run and make a suspended run due."""
+    def send_signal(
+        self, run_id: str, name: str, payload_json: str, *, delivery_id: str | None = None
+    ) -> SignalOutcome:
+        """Keep a signal for a live run and make it due, in one transaction.
+
+        A `delivery_id` the run has already received makes this a no-op that
+        answers "duplicate" (checked before anything else, so a retry after the
+        run ended still answers so). Otherwise "ended" or "missing" when the run
+        cannot take it, and nothing is written.
+        """
 
     # -- dispatch ------------------------------------------------------------------
     @abstractmethod
@@ -300,8 +338,8 @@ class Store(ABC):
     def release(self, lease: Lease, *, delay: float) -> None:
         """Give the run back, `suspended`, due again after `delay` seconds.
 
-        Needs only the lease token, not an unexpired lease: handing back a run
-        this node cannot execute is always safe.
+        Needs only the lease's token and nonce, not an unexpired lease: handing
+        back a run this node cannot execute is always safe.
         """
 
     # -- versions registry -----------------------------------------------------------

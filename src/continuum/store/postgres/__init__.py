@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 import threading
 import time
 import weakref
@@ -31,6 +32,7 @@ import psycopg_pool
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 
+from continuum import validation
 from continuum.errors import (
     ConfigurationError,
     ContinuumError,
@@ -45,12 +47,14 @@ from continuum.store.base import (
     Lease,
     NewRun,
     RunRecord,
+    SignalOutcome,
     SignalRecord,
     Store,
     VersionKey,
     VersionRecord,
     VersionRow,
     Write,
+    new_lease_nonce,
 )
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 
@@ -78,6 +82,9 @@ class PostgresStore(Store):
         connect_timeout: float = 10.0,
     ) -> None:
         super().__init__()
+        connect_timeout = validation.duration(
+            connect_timeout, name="PostgresStore(connect_timeout=)"
+        )
         # Connections set up for JSON-as-text, with when each was last used.
         self._configured: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
             weakref.WeakKeyDictionary()
@@ -95,12 +102,20 @@ class PostgresStore(Store):
         self._owns_pool = True
         given = _conninfo_params(database).get("connect_timeout")
         if given:  # the URL's own connect_timeout also bounds the wait for the first connection
-            connect_timeout = float(given)
+            # libpq reads it as a whole number of seconds (an int), and 0 as "wait forever".
+            text = str(given).strip()
+            if not (text.isascii() and text.isdigit() and 0 < int(text) <= 2**31 - 1):
+                raise ConfigurationError(
+                    f"connect_timeout in the PostgreSQL URL {self.url} must be a whole number "
+                    f"of seconds from 1 to {2**31 - 1}, got {given!r}"
+                )
+            connect_timeout = int(text)
         self._pool = psycopg_pool.ConnectionPool(
             database,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "connect_timeout": int(connect_timeout)},
+            # libpq takes whole seconds and reads 0 as "forever": round up, never to 0.
+            kwargs={"autocommit": True, "connect_timeout": math.ceil(connect_timeout)},
             check=self._check_if_idle,
             timeout=connect_timeout,
             open=False,
@@ -184,6 +199,7 @@ class PostgresStore(Store):
             "input": new.input_json,
             "lease_to": lease_to,
             "lease_seconds": lease_seconds,
+            "nonce": new_lease_nonce(),
         }
         with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
@@ -216,11 +232,18 @@ class PostgresStore(Store):
                 conn.execute(Q["notify_cancelled"], {"run_id": run_id})
         return None if row is None else _run(row)
 
-    def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
-        with self._connection() as conn:
-            conn.execute(
-                Q["send_signal"], {"run_id": run_id, "name": name, "payload": payload_json}
-            )
+    def send_signal(
+        self, run_id: str, name: str, payload_json: str, *, delivery_id: str | None = None
+    ) -> SignalOutcome:
+        params = {
+            "run_id": run_id,
+            "name": name,
+            "payload": payload_json,
+            "delivery_id": delivery_id,
+        }
+        with self._connection() as conn:  # one statement: its own transaction
+            outcome: SignalOutcome = _one(conn.execute(Q["send_signal"], params))
+        return outcome
 
     # -- dispatch --------------------------------------------------------------------
     def claim_runs(
@@ -242,6 +265,7 @@ class PostgresStore(Store):
                     "node": node,
                     "limit": limit,
                     "lease_seconds": lease_seconds,
+                    "nonce": new_lease_nonce(),
                     "known": known,
                     **_version_arrays(versions),
                 },
@@ -250,8 +274,7 @@ class PostgresStore(Store):
         claims = []
         for row in rows:
             run = _run(row)
-            lease = Lease(run.run_id, node, run.lease_token)
-            claims.append(Claim(run, lease, row["db_now"], fresh=row["fresh"]))
+            claims.append(Claim(run, Lease.of(run), row["db_now"], fresh=row["fresh"]))
         return claims
 
     def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:
@@ -266,18 +289,21 @@ class PostgresStore(Store):
             return []
         with self._connection() as conn:  # one statement: its own transaction
             renewed = {
-                (row[0], row[1])
+                (row[0], row[1], row[2])
                 for row in conn.execute(
                     Q["renew_leases"],
                     {
                         "lease_seconds": lease_seconds,
                         "ids": [lease.run_id for lease in leases],
                         "tokens": [lease.token for lease in leases],
+                        "nonces": [lease.nonce for lease in leases],
                         "nodes": [lease.node for lease in leases],
                     },
                 )
             }
-        return [lease for lease in leases if (lease.run_id, lease.token) not in renewed]
+        return [
+            lease for lease in leases if (lease.run_id, lease.token, lease.nonce) not in renewed
+        ]
 
     def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
         by_channel = {CHANNELS[topic]: handler for topic, handler in handlers.items()}
@@ -341,6 +367,7 @@ class PostgresStore(Store):
             params: dict[str, Any] = {
                 "run_id": write.lease.run_id,
                 "token": write.lease.token,
+                "nonce": write.lease.nonce,
                 "outcome": write.outcome,
                 "output": write.output_json,
                 "error": write.error_json,
@@ -372,7 +399,13 @@ class PostgresStore(Store):
     def release(self, lease: Lease, *, delay: float) -> None:
         with self._tx() as conn:
             conn.execute(
-                Q["release"], {"run_id": lease.run_id, "token": lease.token, "delay": delay}
+                Q["release"],
+                {
+                    "run_id": lease.run_id,
+                    "token": lease.token,
+                    "nonce": lease.nonce,
+                    "delay": delay,
+                },
             )
             if delay <= 0:
                 conn.execute(Q["notify"])
@@ -430,6 +463,7 @@ def _writes_json(writes: Sequence[Write], order: Sequence[int]) -> str:
         "["
         + ",".join(
             f'{{"i":{i},"run_id":{_quoted(w.lease.run_id)},"token":{w.lease.token},'
+            f'"nonce":{w.lease.nonce},'
             f'"outcome":"{w.outcome}","output":{w.output_json or "null"},'
             f'"error":{w.error_json or "null"},"wake_at":{_or_null(w.wake_at)},'
             f'"wake_on":{json.dumps(list(w.wake_on_signals)) if w.wake_on_signals else "[]"}}}'
@@ -494,6 +528,7 @@ def _run(row: dict[str, Any]) -> RunRecord:
         lease_owner=row["lease_owner"],
         lease_token=row["lease_token"],
         lease_expires_at=_stamp(row["lease_expires_at"]),
+        lease_nonce=row["lease_nonce"],
     )
 
 

@@ -39,11 +39,12 @@ SELECT pg_notify(
 WITH inserted AS (
     INSERT INTO continuum_runs
         (id, workflow, version_hash, version, status, input, available_at, lease_owner,
-         lease_token, lease_expires_at, created_at, updated_at)
+         lease_token, lease_nonce, lease_expires_at, created_at, updated_at)
     VALUES (%(run_id)s, %(workflow)s, %(version_hash)s, %(version)s,
             CASE WHEN %(lease_to)s::text IS NULL THEN 'pending' ELSE 'running' END, %(input)s,
             CASE WHEN %(lease_to)s::text IS NULL THEN now() END, %(lease_to)s::text,
             CASE WHEN %(lease_to)s::text IS NULL THEN 0 ELSE 1 END,
+            CASE WHEN %(lease_to)s::text IS NULL THEN 0 ELSE %(nonce)s END,
             CASE WHEN %(lease_to)s::text IS NOT NULL
                  THEN now() + make_interval(secs => %(lease_seconds)s) END,
             now(), now())
@@ -73,29 +74,48 @@ WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
 -- name: send_signal
--- Sets available_at on any live run: a suspended run becomes due, and a running
--- one is marked so that its suspension wakes it again (claims clear the mark).
-WITH woken AS (
-    UPDATE continuum_runs SET available_at = now(), updated_at = now()
-    WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING id
+-- Keeps a signal for a live run and answers what became of it: 'duplicate' (this
+-- delivery id reached the run before: nothing is written), 'missing', 'ended' or
+-- 'sent'. The run's row is locked first, so a run that ends at the same moment
+-- either takes the signal before it ends or refuses it. Sets available_at: a
+-- suspended run becomes due, and a running one is marked so that its suspension
+-- wakes it again (claims clear the mark).
+WITH run AS (
+    SELECT status IN ('completed', 'failed', 'cancelled') AS ended
+    FROM continuum_runs WHERE id = %(run_id)s
+    FOR NO KEY UPDATE
+), seen AS (
+    SELECT 1 FROM continuum_signals
+    WHERE run_id = %(run_id)s AND delivery_id = %(delivery_id)s::text
 ), sent AS (
-    INSERT INTO continuum_signals (run_id, name, payload, sent_at)
-    VALUES (%(run_id)s, %(name)s, %(payload)s, now())
+    INSERT INTO continuum_signals (run_id, name, payload, sent_at, delivery_id)
+    SELECT %(run_id)s, %(name)s, %(payload)s, now(), %(delivery_id)s::text
+    FROM run WHERE NOT run.ended AND NOT EXISTS (SELECT 1 FROM seen)
+    -- a concurrent send of the same delivery: wait for it, then keep nothing
+    ON CONFLICT (run_id, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING
+    RETURNING id
+), woken AS (
+    UPDATE continuum_runs SET available_at = now(), updated_at = now()
+    WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM sent)
     RETURNING id
 ), notified AS (
     SELECT pg_notify('continuum_wakeup', '') FROM woken
 )
-SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM notified);
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM sent) THEN 'sent'
+    WHEN NOT EXISTS (SELECT 1 FROM run) THEN 'missing'
+    WHEN (SELECT ended FROM run) AND NOT EXISTS (SELECT 1 FROM seen) THEN 'ended'
+    ELSE 'duplicate'
+END, (SELECT count(*) FROM notified);
 
 -- name: claim
 -- %(known)s true takes runs of the listed versions, false runs of any other.
 -- `fresh`: the run was pending, so it never ran and has no journal to read.
 -- The claim commits without waiting for the disk (synchronous_commit off, for this
--- transaction only). That is safe: the log is written in order, so the attempt's
--- first durable write makes the claim durable too; and a claim lost in a crash
--- before that only leaves the run due to be claimed again, while the fence refuses
--- whatever the stale lease then tries to write.
+-- transaction only). A claim lost in a server crash before its log reached the
+-- disk leaves the run due with its old token, so the next claim hands out the
+-- same token number again: %(nonce)s, drawn at random by each claim and compared
+-- by every fence, is what the node holding the lost lease can never present again.
 WITH waiting AS (
     SELECT id, available_at AS due, status = 'pending' AS fresh FROM continuum_runs
     WHERE status IN ('pending', 'suspended') AND available_at <= now()
@@ -119,7 +139,7 @@ WITH waiting AS (
 )
 UPDATE continuum_runs AS r
 SET status = 'running', lease_owner = %(node)s, lease_token = r.lease_token + 1,
-    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), updated_at = now(),
+    lease_nonce = %(nonce)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), updated_at = now(),
     available_at = NULL
 FROM chosen, (SELECT set_config('synchronous_commit', 'off', true)) AS without_waiting
 WHERE r.id = chosen.id
@@ -144,11 +164,12 @@ SELECT extract(epoch FROM min(due) - now())::float8 FROM (
 -- name: renew_leases
 -- Rows are locked in id order first, as attempt writes do, so the two never deadlock.
 WITH held AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(nodes)s::text[])
-        AS held (id, token, node)
+    SELECT * FROM unnest(
+        %(ids)s::text[], %(tokens)s::bigint[], %(nonces)s::bigint[], %(nodes)s::text[])
+        AS held (id, token, nonce, node)
 ), locked AS (
     -- Read under the lock, so current; the update then tests only the key (see write_batch).
-    SELECT id, lease_token, lease_owner,
+    SELECT id, lease_token, lease_nonce, lease_owner,
            status = 'running' AND lease_expires_at > now() AS leased
     FROM continuum_runs WHERE id = ANY (%(ids)s::text[])
     ORDER BY id
@@ -158,8 +179,9 @@ UPDATE continuum_runs AS r
 SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
 FROM held JOIN locked ON locked.id = held.id
 WHERE r.id = ANY (%(ids)s::text[]) AND r.id = locked.id AND locked.leased
-  AND locked.lease_token = held.token AND locked.lease_owner = held.node
-RETURNING r.id, r.lease_token;
+  AND locked.lease_token = held.token AND locked.lease_nonce = held.nonce
+  AND locked.lease_owner = held.node
+RETURNING r.id, r.lease_token, r.lease_nonce;
 
 -- name: history
 -- The journal and the pending signals in one read. Replay needs neither a sorted
@@ -216,8 +238,8 @@ WITH e AS (
         i integer, seq integer, kind text, name text, payload json, signal bigint)
 ), fence AS (
     SELECT id AS run_id, 0 AS i FROM continuum_runs
-    WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running'
-      AND lease_expires_at > now()
+    WHERE id = %(run_id)s AND lease_token = %(token)s AND lease_nonce = %(nonce)s
+      AND status = 'running' AND lease_expires_at > now()
       AND NOT EXISTS (
           SELECT 1 FROM continuum_signals
           WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL)
@@ -255,15 +277,15 @@ SELECT 0, (SELECT count(*) FROM fence) > 0,
 -- whatever the planner guesses of the JSON (a guess of 100 rows made it scan
 -- the whole runs table once that was a few thousand rows long).
 -- Rows are locked in id order first, as the heartbeat's renewal does, so the two
--- never deadlock. `fence` keeps the writes whose lease holds (token, status, expiry
--- by now(), read under the row lock) and whose signals are all still untaken;
+-- never deadlock. `fence` keeps the writes whose lease holds (token and nonce, status,
+-- expiry by now(), read under the row lock) and whose signals are all still untaken;
 -- everything else reads from it, so a refused write leaves nothing. A run's row
 -- changes only when its attempt stops (`ended`); an activity result leaves it as
 -- it is, the lock having ordered the write against claims, cancels and signals.
 WITH w AS (
     SELECT * FROM json_to_recordset(%(writes)s::json) AS w (
-        i integer, run_id text, token bigint, outcome text, output json, error json,
-        wake_at float8, wake_on text[])
+        i integer, run_id text, token bigint, nonce bigint, outcome text, output json,
+        error json, wake_at float8, wake_on text[])
 ), e AS (
     SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
         i integer, seq integer, kind text, name text, payload json, signal bigint)
@@ -274,13 +296,13 @@ WITH w AS (
     GROUP BY e.i
 ), locked AS (
     -- Read under the lock, so current: nobody can change them before this commits.
-    SELECT id, lease_token, status = 'running' AND lease_expires_at > now() AS leased
+    SELECT id, lease_token, lease_nonce, status = 'running' AND lease_expires_at > now() AS leased
     FROM continuum_runs WHERE id = ANY (%(run_ids)s::text[])
     ORDER BY id
     FOR NO KEY UPDATE
 ), fence AS (
     SELECT w.* FROM w JOIN locked ON locked.id = w.run_id
-    WHERE locked.leased AND locked.lease_token = w.token
+    WHERE locked.leased AND locked.lease_token = w.token AND locked.lease_nonce = w.nonce
       AND NOT EXISTS (SELECT 1 FROM taken_before AS t WHERE t.i = w.i)
 ), ended AS (
     UPDATE continuum_runs AS r
@@ -312,7 +334,8 @@ FROM w LEFT JOIN fence ON fence.i = w.i LEFT JOIN taken_before AS t ON t.i = w.i
 UPDATE continuum_runs
 SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL,
     available_at = now() + make_interval(secs => %(delay)s), updated_at = now()
-WHERE id = %(run_id)s AND lease_token = %(token)s AND status = 'running';
+WHERE id = %(run_id)s AND lease_token = %(token)s AND lease_nonce = %(nonce)s
+  AND status = 'running';
 
 -- name: upsert_versions
 INSERT INTO continuum_workflow_versions

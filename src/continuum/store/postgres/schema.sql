@@ -19,7 +19,10 @@ CREATE TABLE continuum_runs (
     lease_token bigint NOT NULL DEFAULT 0,
     lease_expires_at timestamptz,
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    -- Drawn at random by every claim and compared by the fence beside the token:
+    -- a claim lost in a server crash is never handed out again.
+    lease_nonce bigint NOT NULL DEFAULT 0
 );
 
 -- Claims read only these two partial indexes, so their cost does not grow with
@@ -47,11 +50,15 @@ CREATE TABLE continuum_signals (
     name text NOT NULL,
     payload json,
     sent_at timestamptz NOT NULL,
-    consumed_seq integer
+    consumed_seq integer,
+    -- Given by the sender; a repeated delivery to the same run is dropped.
+    delivery_id text
 );
 
 CREATE INDEX continuum_signals_pending ON continuum_signals (run_id, id)
     WHERE consumed_seq IS NULL;
+CREATE UNIQUE INDEX continuum_signals_delivery ON continuum_signals (run_id, delivery_id)
+    WHERE delivery_id IS NOT NULL;
 
 CREATE TABLE continuum_workflow_versions (
     workflow text NOT NULL,

@@ -27,18 +27,21 @@ from continuum.errors import (
     StoreError,
 )
 from continuum.store.base import (
+    TERMINAL_STATUSES,
     Claim,
     History,
     JournalEntry,
     Lease,
     NewRun,
     RunRecord,
+    SignalOutcome,
     SignalRecord,
     Store,
     VersionKey,
     VersionRecord,
     VersionRow,
     Write,
+    new_lease_nonce,
 )
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 
@@ -78,8 +81,13 @@ class SQLiteStore(Store):
             raise ConfigurationError("SQLite option synchronous= takes full, normal or extra")
         try:
             busy_ms = int(options.get("busy_timeout", "30000"))
+            if busy_ms < 0:
+                raise ValueError(busy_ms)
         except ValueError:
-            raise ConfigurationError("SQLite option busy_timeout= takes milliseconds") from None
+            raise ConfigurationError(
+                "SQLite option busy_timeout= takes a whole number of milliseconds >= 0, "
+                f"got {options['busy_timeout']!r}"
+            ) from None
         self._memory = path == ":memory:"
         if not self._memory:
             folder = os.path.dirname(os.path.abspath(path))
@@ -163,6 +171,7 @@ class SQLiteStore(Store):
                     "input": new.input_json,
                     "lease_to": lease_to,
                     "lease_seconds": lease_seconds,
+                    "nonce": new_lease_nonce(),
                     "now": self.now(),
                 },
             ).rowcount
@@ -186,11 +195,27 @@ class SQLiteStore(Store):
             row = db.execute(Q["cancel_run"], {"run_id": run_id, "now": self.now()}).fetchone()
         return None if row is None else _run(row)
 
-    def send_signal(self, run_id: str, name: str, payload_json: str) -> None:
-        params = {"run_id": run_id, "name": name, "payload": payload_json, "now": self.now()}
-        with self._write() as db:
+    def send_signal(
+        self, run_id: str, name: str, payload_json: str, *, delivery_id: str | None = None
+    ) -> SignalOutcome:
+        params = {
+            "run_id": run_id,
+            "name": name,
+            "payload": payload_json,
+            "delivery_id": delivery_id,
+            "now": self.now(),
+        }
+        with self._write() as db:  # the write lock orders it against a run that ends
+            if delivery_id is not None and db.execute(Q["signal_delivered"], params).fetchone():
+                return "duplicate"
+            row = db.execute(Q["run_status"], params).fetchone()
+            if row is None:
+                return "missing"
+            if row[0] in TERMINAL_STATUSES:
+                return "ended"
             db.execute(Q["wake_for_signal"], params)
             db.execute(Q["insert_signal"], params)
+        return "sent"
 
     # -- dispatch --------------------------------------------------------------------
     def claim_runs(
@@ -226,15 +251,13 @@ class SQLiteStore(Store):
                     "node": node,
                     "now": now,
                     "lease_seconds": lease_seconds,
+                    "nonce": new_lease_nonce(),
                     "ids": json.dumps(list(chosen)),
                 },
             ).fetchall()
         order = {run_id: index for index, run_id in enumerate(chosen)}  # oldest due first
         runs = sorted((_run(row) for row in rows), key=lambda run: order[run.run_id])
-        return [
-            Claim(run, Lease(run.run_id, node, run.lease_token), now, fresh=chosen[run.run_id])
-            for run in runs
-        ]
+        return [Claim(run, Lease.of(run), now, fresh=chosen[run.run_id]) for run in runs]
 
     def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:
         if not versions:
@@ -246,16 +269,20 @@ class SQLiteStore(Store):
     def renew_leases(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease]:
         if not leases:
             return []
-        payload = json.dumps([[lease.run_id, lease.token, lease.node] for lease in leases])
+        payload = json.dumps(
+            [[lease.run_id, lease.token, lease.nonce, lease.node] for lease in leases]
+        )
         with self._write() as db:
             renewed = {
-                (row[0], row[1])
+                (row[0], row[1], row[2])
                 for row in db.execute(
                     Q["renew_leases"],
                     {"now": self.now(), "lease_seconds": lease_seconds, "leases": payload},
                 )
             }
-        return [lease for lease in leases if (lease.run_id, lease.token) not in renewed]
+        return [
+            lease for lease in leases if (lease.run_id, lease.token, lease.nonce) not in renewed
+        ]
 
     # -- attempt writes ----------------------------------------------------------------
     def load_history(self, run_id: str) -> History:
@@ -293,7 +320,7 @@ class SQLiteStore(Store):
 
     def _apply(self, db: sqlite3.Connection, write: Write, now: float) -> None:
         lease = write.lease
-        fence = {"run_id": lease.run_id, "token": lease.token, "now": now}
+        fence = {"run_id": lease.run_id, "token": lease.token, "nonce": lease.nonce, "now": now}
         if db.execute(Q["fence"], fence).fetchone() is None:
             raise LeaseLost(lease.run_id)
         for entry in write.entries:
@@ -336,7 +363,13 @@ class SQLiteStore(Store):
         with self._write() as db:
             db.execute(
                 Q["release"],
-                {"run_id": lease.run_id, "token": lease.token, "now": self.now(), "delay": delay},
+                {
+                    "run_id": lease.run_id,
+                    "token": lease.token,
+                    "nonce": lease.nonce,
+                    "now": self.now(),
+                    "delay": delay,
+                },
             )
 
     # -- versions ----------------------------------------------------------------------
@@ -401,6 +434,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         lease_owner=row["lease_owner"],
         lease_token=row["lease_token"],
         lease_expires_at=row["lease_expires_at"],
+        lease_nonce=row["lease_nonce"],
     )
 
 

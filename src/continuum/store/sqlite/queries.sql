@@ -19,11 +19,12 @@ INSERT INTO continuum_schema_migrations (version, name) VALUES (:version, :name)
 -- that started it (it runs the run itself, with no separate claim).
 INSERT INTO continuum_runs
     (id, workflow, version_hash, version, status, input, available_at, lease_owner,
-     lease_token, lease_expires_at, created_at, updated_at)
+     lease_token, lease_nonce, lease_expires_at, created_at, updated_at)
 VALUES (:run_id, :workflow, :version_hash, :version,
         CASE WHEN :lease_to IS NULL THEN 'pending' ELSE 'running' END, :input,
         CASE WHEN :lease_to IS NULL THEN :now END, :lease_to,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE 1 END,
+        CASE WHEN :lease_to IS NULL THEN 0 ELSE :nonce END,
         CASE WHEN :lease_to IS NOT NULL THEN :now + :lease_seconds END,
         :now, :now)
 ON CONFLICT (id) DO NOTHING;
@@ -44,12 +45,18 @@ SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available
 WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
+-- name: signal_delivered
+SELECT 1 FROM continuum_signals WHERE run_id = :run_id AND delivery_id = :delivery_id;
+
+-- name: run_status
+SELECT status FROM continuum_runs WHERE id = :run_id;
+
 -- name: insert_signal
-INSERT INTO continuum_signals (run_id, name, payload, sent_at)
-VALUES (:run_id, :name, :payload, :now);
+INSERT INTO continuum_signals (run_id, name, payload, sent_at, delivery_id)
+VALUES (:run_id, :name, :payload, :now, :delivery_id);
 
 -- name: wake_for_signal
--- Sets available_at on any live run: a suspended run becomes due, and a running
+-- Sets available_at on a live run: a suspended run becomes due, and a running
 -- one is marked so that its suspension wakes it again (claims clear the mark).
 UPDATE continuum_runs SET available_at = :now, updated_at = :now
 WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
@@ -75,7 +82,7 @@ LIMIT :limit;
 -- name: claim_take
 UPDATE continuum_runs
 SET status = 'running', lease_owner = :node, lease_token = lease_token + 1,
-    lease_expires_at = :now + :lease_seconds, updated_at = :now, available_at = NULL
+    lease_nonce = :nonce, lease_expires_at = :now + :lease_seconds, updated_at = :now, available_at = NULL
 WHERE id IN (SELECT value FROM json_each(:ids))
 RETURNING *;
 
@@ -93,16 +100,18 @@ WHERE (workflow, version_hash) IN (
 -- name: renew_leases
 UPDATE continuum_runs SET lease_expires_at = :now + :lease_seconds
 WHERE status = 'running' AND lease_expires_at > :now
-  AND (id, lease_token, lease_owner) IN (
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+  AND (id, lease_token, lease_nonce, lease_owner) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+           json_extract(value, '$[3]')
     FROM json_each(:leases))
-RETURNING id, lease_token;
+RETURNING id, lease_token, lease_nonce;
 
 -- name: fence
 -- The write lock is held from BEGIN IMMEDIATE, so nothing can change the run
 -- between this check and the writes that follow it.
 SELECT 1 FROM continuum_runs
-WHERE id = :run_id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now;
+WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running'
+  AND lease_expires_at > :now;
 
 -- name: journal
 SELECT seq, kind, name, payload FROM continuum_journal
@@ -134,19 +143,19 @@ SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_a
         THEN :now
         ELSE :wake_at
     END
-WHERE id = :run_id AND lease_token = :token AND status = 'running';
+WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running';
 
 -- name: finish
 UPDATE continuum_runs
 SET status = :status, output = :output, error = :error, lease_owner = NULL,
     lease_expires_at = NULL, available_at = NULL, updated_at = :now
-WHERE id = :run_id AND lease_token = :token AND status = 'running';
+WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running';
 
 -- name: release
 UPDATE continuum_runs
 SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL,
     available_at = :now + :delay, updated_at = :now
-WHERE id = :run_id AND lease_token = :token AND status = 'running';
+WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running';
 
 -- name: upsert_version
 INSERT INTO continuum_workflow_versions

@@ -19,7 +19,10 @@ CREATE TABLE continuum_runs (
     lease_token INTEGER NOT NULL DEFAULT 0,
     lease_expires_at REAL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    -- Drawn at random by every claim and compared by the fence beside the token:
+    -- a claim lost in a crash is never handed out again.
+    lease_nonce INTEGER NOT NULL DEFAULT 0
 );
 
 -- Claims read only these two small partial indexes, however many runs have ended.
@@ -46,11 +49,15 @@ CREATE TABLE continuum_signals (
     name TEXT NOT NULL,
     payload TEXT,
     sent_at REAL NOT NULL,
-    consumed_seq INTEGER
+    consumed_seq INTEGER,
+    -- Given by the sender; a repeated delivery to the same run is dropped.
+    delivery_id TEXT
 );
 
 CREATE INDEX continuum_signals_pending ON continuum_signals (run_id, id)
     WHERE consumed_seq IS NULL;
+CREATE UNIQUE INDEX continuum_signals_delivery ON continuum_signals (run_id, delivery_id)
+    WHERE delivery_id IS NOT NULL;
 
 CREATE TABLE continuum_workflow_versions (
     workflow TEXT NOT NULL,
