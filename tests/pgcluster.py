@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -46,14 +47,19 @@ def free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self, *, durable: bool = False) -> None:
-        """`durable=False` turns off fsync: fine for tests, never for benchmarks."""
+    def __init__(self, *, durable: bool = False, settings: Sequence[str] = ()) -> None:
+        """`durable=False` turns off fsync: fine for tests, never for benchmarks.
+
+        `settings` are extra server settings, each "name=value", passed as `-c`
+        options on every start (fault tests use them to widen crash windows).
+        """
         self.bin = find_bin_dir()
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="continuum-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.durable = durable
+        self.settings = tuple(settings)
         self._user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
         if self._user:
             shutil.chown(self.root, user=self._user)
@@ -95,6 +101,7 @@ class PostgresCluster:
         ]
         if not self.durable:
             options += ["-c fsync=off", "-c full_page_writes=off"]
+        options += [f"-c {setting}" for setting in self.settings]
         self._run(
             "pg_ctl",
             "start",
@@ -116,6 +123,15 @@ class PostgresCluster:
     def restart(self) -> None:
         self.stop("fast")
         self.start()
+
+    def crash(self) -> None:
+        """Stop the server the way a power cut would, as far as the server can tell.
+
+        `pg_ctl stop -m immediate`: every server process exits at once, without a
+        checkpoint and without writing what is still in its WAL buffers. `start()`
+        brings it back through crash recovery.
+        """
+        self.stop("immediate")
 
     def remove(self) -> None:
         with contextlib.suppress(RuntimeError):
