@@ -34,10 +34,10 @@ from typing import Any
 
 import continuum
 from bench import workloads
-from continuum.registry import entrypoints
 from continuum.runtime.attempt import execute
 from continuum.runtime.lease_guard import LeaseGuard, lease_clock
 from continuum.store import JournalEntry, NewRun, open_store
+from continuum.workflow import entrypoints
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = [workloads.ThreeActivities, workloads.OneActivity, workloads.ManyActivities]

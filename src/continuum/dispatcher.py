@@ -34,10 +34,10 @@ from typing import Any
 
 from continuum import telemetry
 from continuum.errors import ContinuumError
-from continuum.registry import VersionKey, entrypoints
 from continuum.runtime.attempt import Outcome, close_thread_loop, execute
 from continuum.runtime.lease_guard import LeaseGuard, lease_clock
-from continuum.store.base import Claim, Store
+from continuum.store.base import Claim, Lease, NewRun, RunRecord, Store, VersionKey
+from continuum.workflow import entrypoints
 
 logger = logging.getLogger("continuum.dispatcher")
 
@@ -70,8 +70,11 @@ class Dispatcher:
         unknown_version_backoff: float,
         known_versions: Callable[[], Sequence[VersionKey]],
         on_outcome: Callable[[Outcome], None],
-        on_loop: Callable[[], None],
+        refresh_versions: Callable[[], None],
     ) -> None:
+        """`known_versions()`: the versions this node can run (read on every claim).
+        `on_outcome(outcome)`: an attempt ended. `refresh_versions()`: keep this
+        node's versions current in the durable registry (called every heartbeat)."""
         self._store = store
         self._instance = instance
         self._node = node
@@ -81,7 +84,7 @@ class Dispatcher:
         self._probe_every = unknown_version_backoff
         self._known_versions = known_versions
         self._on_outcome = on_outcome
-        self._on_loop = on_loop
+        self._refresh_versions = refresh_versions
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -138,28 +141,49 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look for due runs now (a local start or signal, a notification)."""
-        self._maybe_due = True
+        self._set_maybe_due(True)
         self._wake.set()
 
-    def try_reserve(self) -> bool:
-        """Hold a free worker slot for a run this node is about to start itself."""
-        with self._lock:
-            if self._stopping.is_set() or self._free() <= 0:
-                return False
-            self._reserved += 1
-            return True
+    def start_here(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a new run; if a worker is free, leased to this node and run at once.
 
-    def adopt(self, claim: Claim, requested_at: float) -> None:
-        """Run a claim made outside the claim loop, in a slot held by `try_reserve`.
-
-        `requested_at`: `lease_clock()` read just before the request that made it.
+        A node that runs what it starts saves the claim round trip and the
+        notification. When every worker is busy (or the node is stopping) the
+        run is inserted due, for whichever node claims it first. Returns the
+        run's record and whether it was created (False: the id existed).
         """
-        self._dispatch(claim, requested_at, reserved=True)
+        with self._lock:
+            reserved = not self._stopping.is_set() and self._free() > 0
+            if reserved:
+                self._reserved += 1
+        requested_at = lease_clock()
+        try:
+            record, created = self._store.create_run(
+                new,
+                lease_to=self._node if reserved else None,
+                lease_seconds=self._lease_seconds,
+            )
+        except BaseException:
+            if reserved:
+                self._unreserve()
+            raise
+        if reserved and created:
+            claim = Claim(record, Lease.of(record), db_now=record.updated_at, fresh=True)
+            self._dispatch(claim, requested_at, reserved=True)
+        elif reserved:
+            self._unreserve()
+        elif created:
+            self.wake()
+        return record, created
 
-    def unreserve(self) -> None:
+    def _unreserve(self) -> None:
         with self._lock:
             self._reserved -= 1
         self._worker_freed()
+
+    def _set_maybe_due(self, value: bool) -> None:
+        with self._lock:  # written by the claim loop, workers, and callers of wake()
+            self._maybe_due = value
 
     def _worker_freed(self) -> None:
         """Claim again only if runs may be waiting for this worker."""
@@ -170,9 +194,6 @@ class Dispatcher:
         """Workers with nothing to do: what a locally started run may take at once."""
         return self._concurrency - len(self._inflight) - self._reserved
 
-    def busy(self) -> int:
-        return len(self._inflight)
-
     def holds(self, run_id: str) -> bool:
         """Whether this node is running (or about to run) the run now."""
         return run_id in self._inflight
@@ -181,7 +202,6 @@ class Dispatcher:
     def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._on_loop()
                 wait = self._claim_once()
             except ContinuumError as exc:
                 logger.warning("dispatcher: store call failed, retrying: %s", exc)
@@ -206,7 +226,7 @@ class Dispatcher:
             if gathering > 0:
                 return gathering  # busy: let a few more workers free up first
         if free > 0 and versions:
-            self._maybe_due = False  # before the claim: a wake() meanwhile sets it again
+            self._set_maybe_due(False)  # before the claim: a wake() meanwhile sets it again
             requested_at = lease_clock()
             claims = self._store.claim_runs(
                 self._node,
@@ -218,7 +238,7 @@ class Dispatcher:
             for claim in claims:
                 self._dispatch(claim, requested_at)
             if len(claims) == free:
-                self._maybe_due = True
+                self._set_maybe_due(True)
                 self._last_full = time.monotonic()
                 return 0.0  # there may be more: look again as soon as a worker frees
         due_in = self._next_due_in(versions)
@@ -334,6 +354,10 @@ class Dispatcher:
     def _heartbeat_loop(self) -> None:
         interval = self._lease_seconds / 3
         while not self._stopping.wait(interval):
+            try:
+                self._refresh_versions()
+            except ContinuumError as exc:
+                logger.warning("heartbeat: could not refresh the versions registry: %s", exc)
             with self._lock:
                 held = {item.claim.lease: item for item in self._inflight.values()}
             if not held:

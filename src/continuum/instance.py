@@ -6,21 +6,23 @@
         run_id = app.start(OrderFlow, {"amount": 10})
         print(app.result(run_id, timeout=30))
 
+The instance holds the settings and the lifecycle, and answers the run API.
+It wires the parts that do the work, each in a module of its own: the store
+(`store/`), the versions it runs (`versions.InstanceVersions`), the dispatcher
+that executes runs (`dispatcher`), and the waiter behind `result()` (`results`).
+
 Module-level `continuum.start/signal/cancel/get/result` act on the default
 instance: the only booted one, or the booted one named "default".
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
-import time
 import uuid
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -30,31 +32,20 @@ from continuum.errors import (
     ConfigurationError,
     NoDefaultInstance,
     NotBooted,
-    RunCancelled,
-    RunFailed,
     RunFinished,
     RunNotFound,
 )
-from continuum.registry import VersionKey, entrypoints
+from continuum.results import ResultWaiter, Settled
 from continuum.runs import RunInfo
 from continuum.runtime.attempt import Outcome
-from continuum.runtime.lease_guard import lease_clock
 from continuum.store import NewRun, Store, open_store
-from continuum.store.base import STATUSES, Claim, Lease, RunRecord
-from continuum.versions import VersionRegistry, version_records
+from continuum.store.base import STATUSES, TERMINAL_STATUSES, RunRecord
+from continuum.versions import InstanceVersions, VersionRegistry
 from continuum.workflow import Workflow, entrypoint_of
 
 logger = logging.getLogger("continuum")
 
 MAX_RUN_ID_LENGTH = validation.MAX_IDENTIFIER_LENGTH
-# The durable registry's last-seen times are refreshed this often by a live node.
-_VERSION_REFRESH_SECONDS = 60.0
-
-# How many outcomes of runs settled on this node are kept for result().
-_SETTLED_KEPT = 10_000
-# Kept in place of an outcome that ended on another node and was too big to be
-# sent in its notification: result() reads the run.
-_ENDED_ELSEWHERE = "ended elsewhere"
 
 _booted: dict[str, Continuum] = {}
 _booted_lock = threading.Lock()
@@ -93,14 +84,8 @@ class Continuum:
         self._workflow_modules = None if workflow_modules is None else list(workflow_modules)
         self._store: Store | None = None
         self._dispatcher: Dispatcher | None = None
-        self._workflows: frozenset[str] | None = None
-        self._known: tuple[int, list[VersionKey]] = (-1, [])
-        self._synced_generation = -1
-        self._synced_at = 0.0
-        self._settled = threading.Condition()
-        self._settled_here: OrderedDict[str, Outcome] = OrderedDict()
-        self._listener_reconnects = 0
-        self._awaited: Counter[str] = Counter()  # run ids result() is waiting for now
+        self._results: ResultWaiter | None = None
+        self.versions = InstanceVersions(self._store_required, instance=self.name, node=self.node)
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -114,8 +99,6 @@ class Continuum:
             store.migrate()
             self._store = store
             VersionRegistry.upsert_instance(self, self._workflow_modules)
-            self._synced_generation = entrypoints.generation
-            self._synced_at = time.monotonic()
         except BaseException:
             self._store = None
             store.close()
@@ -129,14 +112,21 @@ class Continuum:
                 poll_interval=self.poll_interval,
                 lease_seconds=self.lease_seconds,
                 unknown_version_backoff=self.unknown_version_backoff,
-                known_versions=self._known_versions,
+                known_versions=self.versions.known,
                 on_outcome=self._on_outcome,
-                on_loop=self._sync_versions,
+                refresh_versions=self.versions.sync,
             )
             self._dispatcher.start()
-        handlers: dict[str, Callable[[str], None]] = {"settled": self._on_settled_elsewhere}
-        if self._dispatcher is not None:
-            handlers["wakeup"] = lambda _: self._wake()
+        dispatcher = self._dispatcher
+        self._results = ResultWaiter(
+            read=self._status,
+            held_here=(lambda _: False) if dispatcher is None else dispatcher.holds,
+            notifies=store.notifies,
+            poll_interval=self.poll_interval,
+        )
+        handlers: dict[str, Callable[[str], None]] = {"settled": self._results.announced}
+        if dispatcher is not None:
+            handlers["wakeup"] = lambda _: dispatcher.wake()
         self._stop_listening = store.listen(handlers)
         with _booted_lock:
             _booted[self.name] = self
@@ -206,32 +196,15 @@ class Continuum:
         else:
             run_id = validation.identifier(run_id, name="start(run_id=)")
         input_json = serialization.dumps(input, what="the workflow input")
-        self._sync_versions()
+        self.versions.sync()  # a version loaded since boot is in the registry before its runs
         new = NewRun(
             run_id, entrypoint.workflow, entrypoint.version_hash, entrypoint.version, input_json
         )
-        # A node with a free worker slot runs what it starts: the run is inserted
-        # already leased to it, with no notification and no separate claim.
         dispatcher = self._dispatcher
-        eager = dispatcher is not None and self._runs_here(entrypoint) and dispatcher.try_reserve()
-        requested_at = lease_clock()
-        try:
-            record, created = store.create_run(
-                new, lease_to=self.node if eager else None, lease_seconds=self.lease_seconds
-            )
-        except BaseException:
-            if eager:
-                dispatcher.unreserve()  # type: ignore[union-attr]
-            raise
-        if eager:
-            assert dispatcher is not None
-            if created:
-                claim = Claim(record, Lease.of(record), db_now=record.updated_at, fresh=True)
-                dispatcher.adopt(claim, requested_at)
-            else:
-                dispatcher.unreserve()
-        elif created:
-            self._wake()
+        if dispatcher is not None and self.versions.runs(entrypoint.workflow):
+            record, created = dispatcher.start_here(new)
+        else:
+            record, created = store.create_run(new)
         if not created and record.workflow != entrypoint.workflow:
             raise ConfigurationError(
                 f"run id {run_id!r} already names a run of {record.workflow}, not "
@@ -261,8 +234,8 @@ class Continuum:
         if outcome == "ended":
             status = self._record(run_id).status
             raise RunFinished(run_id, status, f"signal {name!r} was not delivered")
-        if outcome == "sent":
-            self._wake()
+        if outcome == "sent" and self._dispatcher is not None:
+            self._dispatcher.wake()
 
     def cancel(self, run_id: str) -> bool:
         """End the run `cancelled`; False when it had already ended."""
@@ -297,75 +270,9 @@ class Continuum:
             timeout, name="result(timeout=)", allow_zero=True, allow_none=True
         )
         run_id = _known_form(run_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        # The outcome of a run that ends on this node is handed over here, and on a
-        # backend that notifies, so is that of a run that ends anywhere: the run is
-        # read once, then only if the notification could not carry its outcome, a
-        # notification may have been missed, or a poll interval passed without news.
-        # Without notifications it is polled, quickly at first, then every poll_interval.
-        listening = self._store_required().notifies
-        with self._settled:
-            self._awaited[run_id] += 1
-        try:
-            return self._await(run_id, deadline, timeout, listening)
-        finally:
-            with self._settled:
-                self._awaited[run_id] -= 1
-                if not self._awaited[run_id]:
-                    del self._awaited[run_id]
-
-    def _await(
-        self, run_id: str, deadline: float | None, timeout: float | None, listening: bool
-    ) -> Any:
-        last_read: float | None = None
-        reconnects = -1
-        pause = 0.002
-        while True:
-            now = time.monotonic()
-            left = None if deadline is None else deadline - now
-            here = self._dispatcher is not None and self._dispatcher.holds(run_id)
-            with self._settled:
-                settled = self._settled_here.get(run_id)
-                if settled is not None and settled.status == _ENDED_ELSEWHERE:
-                    del self._settled_here[run_id]  # ended, outcome too big to send: read it
-                    settled = None
-                elif settled is None and (left is None or left > 0):
-                    since_read = None if last_read is None else now - last_read
-                    wait = None
-                    if here:
-                        wait = self.poll_interval  # its outcome will be handed over here
-                    elif (
-                        listening
-                        and reconnects == self._listener_reconnects
-                        and since_read is not None
-                        and since_read < self.poll_interval
-                    ):
-                        wait = self.poll_interval - since_read  # until news, or time to look
-                    if wait is not None:
-                        self._settled.wait(wait if left is None else min(left, wait))
-                        continue
-                reconnects = self._listener_reconnects
-            if settled is not None:
-                status, output, error = settled.status, settled.output_json, settled.error_json
-            else:
-                status, output, error = self._status(run_id)
-                last_read = time.monotonic()
-            if status == "completed":
-                return serialization.loads(output)
-            if status == "failed":
-                raise RunFailed(run_id, serialization.loads(error) or {})
-            if status == "cancelled":
-                raise RunCancelled(run_id)
-            if left is not None and left <= 0:
-                raise TimeoutError(
-                    f"run {run_id} did not finish within {timeout}s (status {status}); "
-                    "it goes on: call result() again later"
-                )
-            if not listening:
-                wait = pause if left is None else min(pause, left)
-                with self._settled:
-                    self._settled.wait(wait)
-                pause = min(pause * 2, self.poll_interval)
+        self._store_required()
+        assert self._results is not None  # made by boot()
+        return self._results.wait(run_id, timeout)
 
     def runs(
         self,
@@ -396,66 +303,15 @@ class Continuum:
             raise RunNotFound(run_id)
         return record
 
-    def _runs_here(self, entrypoint: type[Workflow]) -> bool:
-        return self._workflows is None or entrypoint.workflow in self._workflows
-
-    def _set_workflows(self, workflows: frozenset[str] | None) -> None:
-        self._workflows = workflows
-        self._known = (-1, [])
-
-    def _known_versions(self) -> Sequence[VersionKey]:
-        generation, keys = self._known
-        if generation != entrypoints.generation:
-            generation = entrypoints.generation
-            keys = [(ep.workflow, ep.version_hash) for ep in entrypoints.versions(self._workflows)]
-            self._known = (generation, keys)
-        return keys
-
-    def _sync_versions(self) -> None:
-        """Record versions loaded since boot (a reload), and refresh last-seen times."""
-        stale = time.monotonic() - self._synced_at > _VERSION_REFRESH_SECONDS
-        if self._synced_generation == entrypoints.generation and not stale:
-            return
-        generation = entrypoints.generation
-        self._store_required().register_versions(
-            self.name, self.node, version_records(self._workflows)
-        )
-        self._synced_generation = generation
-        self._synced_at = time.monotonic()
-
-    def _wake(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.wake()
-
     def _on_outcome(self, outcome: Outcome) -> None:
-        with self._settled:
-            if outcome.status in ("completed", "failed", "cancelled", _ENDED_ELSEWHERE):
-                # result() answers from here without reading the run back; bounded.
-                self._settled_here[outcome.run_id] = outcome
-                while len(self._settled_here) > _SETTLED_KEPT:
-                    self._settled_here.popitem(last=False)
-            self._settled.notify_all()
-
-    def _on_settled_elsewhere(self, payload: str) -> None:
-        """A notification that a run ended: [id, status, output, error], [id], or ""."""
-        if not payload:  # the listener reconnected: anything may have ended meanwhile
-            with self._settled:
-                self._listener_reconnects += 1
-                self._settled.notify_all()
+        """An attempt on this node ended: hand a final outcome to callers of result()."""
+        if self._results is None:
             return
-        try:
-            fields = json.loads(payload)
-        except ValueError:
-            fields = None
-        if not (isinstance(fields, list) and fields and isinstance(fields[0], str)):
-            fields = [payload]  # a bare run id, as nodes on older code send during an upgrade
-        with self._settled:
-            if fields[0] not in self._awaited:
-                return  # kept only for a caller waiting now: others read the run
-        if len(fields) == 4 and all(f is None or isinstance(f, str) for f in fields):
-            self._on_outcome(Outcome(*fields))
+        if outcome.status in TERMINAL_STATUSES:
+            settled = Settled(outcome.status, outcome.output_json, outcome.error_json)
+            self._results.settled(outcome.run_id, settled)
         else:
-            self._on_outcome(Outcome(fields[0], _ENDED_ELSEWHERE))
+            self._results.settled(outcome.run_id, None)
 
     def __repr__(self) -> str:
         state = "booted" if self.booted else "not booted"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from continuum import serialization
-from continuum.store.base import RunRecord
+from continuum.store.base import TERMINAL_STATUSES, RunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class RunInfo:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+        return self.status in TERMINAL_STATUSES
 
 
 def _time(stamp: float) -> dt.datetime:

@@ -15,21 +15,77 @@ import importlib
 import inspect
 import os
 import sys
+import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from continuum.errors import ConfigurationError, WorkflowDefinitionError
-from continuum.registry import entrypoints
-from continuum.store.base import VersionRecord
-from continuum.workflow import Workflow
-
-if TYPE_CHECKING:
-    from continuum.instance import Continuum
+from continuum.store.base import Store, VersionKey, VersionRecord
+from continuum.workflow import Workflow, entrypoints, module_identity
 
 ENV_VAR = "CONTINUUM_WORKFLOW_MODULES"
+# A live node refreshes its last-seen times in the durable registry this often.
+REFRESH_SECONDS = 60.0
+
+
+class InstanceVersions:
+    """The workflow versions one instance runs, kept in step with the durable registry.
+
+    Which logical workflows it runs is decided once, by `register`; which of
+    their versions are loaded can grow later (a module reload, a frozen version),
+    which `known()` follows without a lock and `sync()` records durably.
+    """
+
+    def __init__(self, store: Callable[[], Store], *, instance: str, node: str) -> None:
+        self._store = store
+        self._instance = instance
+        self._node = node
+        self.workflows: frozenset[str] | None = None  # None: every loaded workflow
+        self._known: tuple[int, list[VersionKey]] = (-1, [])
+        self._synced: tuple[int, float] = (-1, 0.0)  # registry generation, monotonic time
+
+    def register(self, workflow_modules: Iterable[type | str] | None) -> list[VersionRecord]:
+        """Resolve what the instance runs, record it durably, wake runs it can now resume."""
+        self.workflows = resolve_workflows(workflow_modules)
+        self._known = (-1, [])
+        return self._write()
+
+    def runs(self, workflow: str) -> bool:
+        """Whether this instance runs the logical workflow `workflow`."""
+        return self.workflows is None or workflow in self.workflows
+
+    def known(self) -> Sequence[VersionKey]:
+        """Every (workflow, version_hash) this instance can run now. Lock-free."""
+        generation, keys = self._known
+        if generation != entrypoints.generation:
+            generation = entrypoints.generation
+            keys = [(ep.workflow, ep.version_hash) for ep in entrypoints.versions(self.workflows)]
+            self._known = (generation, keys)
+        return keys
+
+    def sync(self) -> None:
+        """Record versions loaded since the last write, and refresh last-seen times."""
+        generation, at = self._synced
+        if generation == entrypoints.generation and time.monotonic() - at < REFRESH_SECONDS:
+            return
+        self._write()
+
+    def _write(self) -> list[VersionRecord]:
+        generation = entrypoints.generation
+        records = version_records(self.workflows)
+        self._store().register_versions(self._instance, self._node, records)
+        self._synced = (generation, time.monotonic())
+        return records
+
+
+class _Registers(Protocol):
+    """What `VersionRegistry.upsert_instance` needs of an instance."""
+
+    @property
+    def versions(self) -> InstanceVersions: ...
 
 
 class VersionRegistry:
@@ -37,18 +93,14 @@ class VersionRegistry:
 
     @staticmethod
     def upsert_instance(
-        instance: Continuum, workflow_modules: Iterable[type | str] | None = None
+        instance: _Registers, workflow_modules: Iterable[type | str] | None = None
     ) -> list[VersionRecord]:
         """Resolve what `instance` runs, record it durably, and wake runs it can now resume.
 
         Runs left `stuck_unknown_version` by older releases are set back to
         `suspended` when their version registers. Returns the registered versions.
         """
-        workflows = resolve_workflows(workflow_modules)
-        instance._set_workflows(workflows)
-        records = version_records(workflows)
-        instance._store_required().register_versions(instance.name, instance.node, records)
-        return records
+        return instance.versions.register(workflow_modules)
 
 
 def version_records(workflows: frozenset[str] | None) -> list[VersionRecord]:
@@ -57,7 +109,7 @@ def version_records(workflows: frozenset[str] | None) -> list[VersionRecord]:
             workflow=ep.workflow,
             version_hash=ep.version_hash,
             version=ep.version,
-            module=ep.__module__,
+            module=module_identity(ep.__module__),
             qualname=ep.__qualname__,
         )
         for ep in entrypoints.versions(workflows)

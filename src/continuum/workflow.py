@@ -13,12 +13,18 @@ entrypoint it started on, even after a reload put new code under the name
 from __future__ import annotations
 
 import inspect
+import keyword
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from continuum import validation
-from continuum.errors import WorkflowDefinitionError
+from continuum.errors import WorkflowDefinitionError, WorkflowIdentityWarning
 from continuum.hashing import hash_class
-from continuum.registry import entrypoints
+from continuum.registry import EntrypointRegistry
 
 _ENTRYPOINT_MARK = "_continuum_is_entrypoint"
 
@@ -28,6 +34,10 @@ class Workflow:
 
     Class keywords: `version` (an int, metadata kept beside the hash, default 1)
     and `workflow` (the logical identity; defaults to "module.QualName").
+
+    A class defined in a script run as `python shop.py` (module `__main__`) is named
+    after the module other processes import it as (`shop.QualName`); when there is
+    none, defining it warns with `continuum.WorkflowIdentityWarning`.
     """
 
     workflow: ClassVar[str]
@@ -50,7 +60,7 @@ class Workflow:
                 f"{cls.__qualname__}: workflow= must be {validation.identifier_rule(None)}, "
                 f"got {validation.shown(workflow)}"
             )
-        cls.workflow = workflow or f"{cls.__module__}.{cls.__qualname__}"
+        cls.workflow = workflow or f"{module_identity(cls.__module__)}.{cls.__qualname__}"
         cls.version = version
         cls._continuum_entrypoint = None
         run = getattr(cls, "run", None)
@@ -62,6 +72,8 @@ class Workflow:
                 "or 'async def run(self, input)'"
             )
         cls.version_hash = hash_class(cls)
+        if workflow is None and cls.workflow.startswith("__main__."):
+            warnings.warn(_unimportable_message(cls), WorkflowIdentityWarning, stacklevel=2)
         entrypoint = _generate_entrypoint(cls)
         cls._continuum_entrypoint = entrypoint
         setattr(cls, entrypoint.__name__, entrypoint)
@@ -87,6 +99,81 @@ class Workflow:
     def __continuum_workflow__(cls) -> str:
         """The logical workflow identity stored on every run."""
         return cls.workflow
+
+
+# Every entrypoint defined in this process, by (workflow, version_hash).
+entrypoints: EntrypointRegistry[type[Workflow]] = EntrypointRegistry()
+
+
+def module_identity(module: str) -> str:
+    """The name other processes import `module` by: itself, except for `__main__`.
+
+    For `__main__` (a script run as `python shop.py` or `python -m pkg.shop`) it is the
+    module name the script's file has on `sys.path` (`shop`, `pkg.shop`), or
+    `"__main__"` when the file has none (a notebook, `python -c`, a file outside
+    `sys.path` or named like no module).
+    """
+    if module != "__main__":
+        return module
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if isinstance(name, str) and name.rpartition(".")[2] not in ("", "__main__"):
+        return name  # python -m pkg.shop
+    filename = getattr(main, "__file__", None)
+    if not isinstance(filename, str):
+        return module
+    return importable_name(filename, sys.path) or module
+
+
+def importable_name(filename: str, search_path: Sequence[str]) -> str | None:
+    """The dotted module name `filename` (a .py file) is imported by from `search_path`.
+
+    Of the `search_path` entries the file lies under, the one its package structure
+    names (the folder above its outermost package) wins, else the first. None when
+    no entry gives a module name, or that name is already another loaded module.
+    """
+    file = Path(filename)
+    if file.suffix != ".py":
+        return None
+    try:
+        file = file.resolve()
+    except (OSError, RuntimeError):
+        return None
+    root = file.parent
+    while (root / "__init__.py").is_file():
+        root = root.parent
+    names: dict[Path, str] = {}
+    for entry in search_path:
+        try:
+            folder = Path(entry or os.getcwd()).resolve()
+            parts = list(file.with_suffix("").relative_to(folder).parts)
+        except (TypeError, ValueError, OSError, RuntimeError):
+            continue
+        if parts and parts[-1] == "__init__":
+            parts.pop()
+        if not parts or parts[-1] == "__main__":
+            continue
+        if all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
+            names.setdefault(folder, ".".join(parts))
+    name = names.get(root) or next(iter(names.values()), None)
+    loaded = sys.modules.get(name) if name else None
+    if loaded is not None:
+        loaded_file = getattr(loaded, "__file__", None)
+        if not isinstance(loaded_file, str) or Path(loaded_file).resolve() != file:
+            return None  # the name already means another module in this process
+    return name
+
+
+def _unimportable_message(cls: type[Workflow]) -> str:
+    return (
+        f"workflow {cls.__qualname__} is defined in __main__ and no importable module name "
+        f"was found for it, so its identity is {cls.workflow!r}: only this process knows "
+        "it, and a worker that imports your code will never run its runs. Give it a "
+        f"stable name (class {cls.__name__}(continuum.Workflow, "
+        f'workflow="myapp.{cls.__qualname__}")) or move the class into a module '
+        "that workers import"
+    )
 
 
 def _generate_entrypoint(cls: type[Workflow]) -> type[Workflow]:

@@ -272,3 +272,26 @@ class StallsBetweenSteps(continuum.Workflow):
         first = step("before-stall")
         stall_once()
         return [first, step("after-stall")]
+
+
+@continuum.activity(retry=continuum.Retry(max_attempts=5, initial_interval=0.01, jitter=0))
+def inner_flaky(name: str) -> str:
+    CALLS[name] += 1
+    if FAILURES[name] > 0:
+        FAILURES[name] -= 1
+        raise ConnectionError(f"{name} unreachable")
+    return f"{name} ok"
+
+
+@continuum.activity(retry=continuum.Retry(max_attempts=2, initial_interval=0.01, jitter=0))
+def outer(name: str) -> str:
+    CALLS["outer"] += 1
+    return "outer: " + inner_flaky(name)
+
+
+class NestedActivities(continuum.Workflow):
+    def run(self, input):
+        try:
+            return outer(input)
+        except continuum.ActivityFailed as exc:
+            return {"failed": exc.error_type}

@@ -42,7 +42,7 @@ def test_suspended_run_resumes_by_replay_without_rerunning_activities(
     wait_until(status_is(app, run_id, "suspended"), what="suspension")
     record = app.store.get_run(run_id)
     assert record is not None and record.lease_owner is None and record.available_at is None
-    wait_until(lambda: app._dispatcher.busy() == 0, what="no thread held")  # type: ignore[union-attr]
+    wait_until(lambda: not app._dispatcher.holds(run_id), what="no thread held")  # type: ignore[union-attr]
     app.signal(run_id, "approval", {"by": "ana"})
     out = app.result(run_id, timeout=10)
     assert out == {"charged": "did charge", "approval": {"by": "ana"}, "shipped": "did ship"}
@@ -259,7 +259,7 @@ def test_cancel_during_an_activity_stops_further_activities(app: continuum.Conti
     wait_until(lambda: flows.CALLS["gate"] == 1, what="activity started")
     assert app.cancel(run_id) is True
     flows.GATES["gate"].set()
-    wait_until(lambda: app._dispatcher.busy() == 0, what="attempt ended")  # type: ignore[union-attr]
+    wait_until(lambda: not app._dispatcher.holds(run_id), what="attempt ended")  # type: ignore[union-attr]
     assert app.get(run_id).status == "cancelled"
     assert flows.CALLS["after-gate"] == 0
     assert journal(app, run_id) == []  # the fenced-out attempt wrote nothing
@@ -274,7 +274,7 @@ def test_a_node_that_lost_its_lease_cannot_write(
     key = (flows.Gated.workflow, flows.Gated.version_hash)
     [theft] = app.store.claim_runs("thief", limit=1, lease_seconds=60, versions=[key], known=True)
     flows.GATES["gate"].set()
-    wait_until(lambda: app._dispatcher.busy() == 0, what="attempt ended")  # type: ignore[union-attr]
+    wait_until(lambda: not app._dispatcher.holds(run_id), what="attempt ended")  # type: ignore[union-attr]
     assert journal(app, run_id) == []
     record = app.store.get_run(run_id)
     assert record is not None and record.lease_owner == "thief" and record.status == "running"
@@ -352,3 +352,23 @@ def expire_lease(url: str, run_id: str) -> None:
     """Make a live lease look expired, as if its node had stalled past it."""
     past = "0" if url.startswith("sqlite") else "to_timestamp(0)"
     raw_sql(url, f"UPDATE continuum_runs SET lease_expires_at = {past} WHERE id = ?", (run_id,))
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected", "outer_calls", "inner_calls"),
+    [
+        (0, "outer: inner ok", 1, 1),
+        # the inner policy (5 attempts) does not apply: the outer one (2) decides
+        (1, "outer: inner ok", 2, 2),
+        (2, {"failed": "ConnectionError"}, 2, 2),
+    ],
+)
+def test_an_activity_called_inside_an_activity_is_a_plain_call(
+    app: continuum.Continuum, failures: int, expected: object, outer_calls: int, inner_calls: int
+) -> None:
+    flows.FAILURES["inner"] = failures
+    run_id = app.start(flows.NestedActivities, "inner")
+    assert app.result(run_id, timeout=10) == expected
+    assert (flows.CALLS["outer"], flows.CALLS["inner"]) == (outer_calls, inner_calls)
+    outer_name = flows.outer.__continuum_activity__.name  # type: ignore[attr-defined]
+    assert journal(app, run_id) == [(0, "activity", outer_name)]  # one row: the outer call

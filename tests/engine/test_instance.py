@@ -185,8 +185,11 @@ def test_boot_registers_versions_durably(make_app: MakeApp) -> None:
 
 def test_workflow_modules_accepts_dotted_paths(make_app: MakeApp) -> None:
     app = make_app(workflow_modules=["tests.engine.flows", "tests.engine.test_instance.Other"])
-    assert app._workflows is not None
-    assert flows.ThreeSteps.workflow in app._workflows and Other.workflow in app._workflows
+    assert app.versions.workflows is not None
+    assert (
+        flows.ThreeSteps.workflow in app.versions.workflows
+        and Other.workflow in app.versions.workflows
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,14 +224,14 @@ def test_env_var_then_pyproject_then_loaded_classes(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CONTINUUM_WORKFLOW_MODULES", "tests.engine.test_instance.Other")
-    assert make_app(name="env", dispatch=False)._workflows == {Other.workflow}
+    assert make_app(name="env", dispatch=False).versions.workflows == {Other.workflow}
     monkeypatch.delenv("CONTINUUM_WORKFLOW_MODULES")
     (tmp_path / "pyproject.toml").write_text(
         '[tool.continuum]\nworkflow_modules = ["tests.engine.flows.Sleeper"]\n'
     )
-    assert make_app(name="pyproject", dispatch=False)._workflows == {flows.Sleeper.workflow}
+    assert make_app(name="pyproject", dispatch=False).versions.workflows == {flows.Sleeper.workflow}
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    assert make_app(name="loaded", dispatch=False)._workflows is None  # every loaded class
+    assert make_app(name="loaded", dispatch=False).versions.workflows is None  # every loaded class
 
 
 def test_bad_pyproject_setting(
@@ -247,7 +250,7 @@ def test_upsert_instance_can_be_called_directly(make_app: MakeApp) -> None:
     assert [(r.workflow, r.version_hash) for r in records] == [
         (flows.ThreeSteps.workflow, flows.ThreeSteps.version_hash)
     ]
-    assert app._workflows == {flows.ThreeSteps.workflow}
+    assert app.versions.workflows == {flows.ThreeSteps.workflow}
 
 
 # -- unknown versions ---------------------------------------------------------------------

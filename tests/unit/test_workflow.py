@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import types
+import warnings
 from pathlib import Path
 
 import pytest
 
 import continuum
 from continuum.errors import WorkflowDefinitionError
-from continuum.registry import EntrypointRegistry, entrypoints
-from continuum.workflow import entrypoint_of
+from continuum.registry import EntrypointRegistry
+from continuum.workflow import entrypoint_of, entrypoints, importable_name
 
 
 class Greeting(continuum.Workflow, version=2):
@@ -51,7 +53,6 @@ def test_registry_resolves_by_workflow_and_hash() -> None:
     ep = Greeting.__continuum_entrypoint__()
     assert entrypoints.resolve(ep.workflow, ep.version_hash) is ep
     assert entrypoints.resolve(ep.workflow, "0" * 16) is None
-    assert entrypoints.current(ep.workflow) is ep
 
 
 def test_classes_sharing_an_identity_share_the_registry_slot() -> None:
@@ -59,7 +60,9 @@ def test_classes_sharing_an_identity_share_the_registry_slot() -> None:
         def run(self, input):
             return 2
 
-    assert entrypoints.current("shared.identity") is SharedToo.__continuum_entrypoint__()
+    new = SharedToo.__continuum_entrypoint__()
+    assert entrypoints.resolve("shared.identity", new.version_hash) is new
+    assert new in entrypoints.versions(frozenset({"shared.identity"}))
     old = Shared.__continuum_entrypoint__()
     assert entrypoints.resolve("shared.identity", old.version_hash) is old
 
@@ -172,3 +175,82 @@ def test_registry_reads_are_consistent_while_writers_run() -> None:
         t.join()
     assert not misses
     assert len(registry.versions()) == 2001
+
+
+SCRIPT = (
+    "import continuum\n\n"
+    "class Greet(continuum.Workflow{keywords}):\n"
+    "    def run(self, input):\n"
+    "        return 'hi'\n"
+)
+
+
+def define_in_main(
+    monkeypatch: pytest.MonkeyPatch, script: Path, keywords: str = "", spec_name: str | None = None
+) -> type[continuum.Workflow]:
+    """Run `script` as `python script.py` (or `python -m spec_name`) would: as __main__."""
+    script.write_text(SCRIPT.format(keywords=keywords))
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    main.__spec__ = (
+        importlib.machinery.ModuleSpec(spec_name, None, origin=str(script)) if spec_name else None
+    )
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    exec(compile(script.read_text(), str(script), "exec"), main.__dict__)
+    cls: type[continuum.Workflow] = main.__dict__["Greet"]
+    return cls
+
+
+def test_a_script_workflow_is_named_after_its_importable_module(
+    module_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls = define_in_main(monkeypatch, module_dir / "shop_script.py")
+    assert cls.__module__ == "__main__"
+    assert cls.__continuum_workflow__() == "shop_script.Greet"
+    ep = cls.__continuum_entrypoint__()
+    assert ep.workflow == "shop_script.Greet" and ep.__module__ == "__main__"
+    assert entrypoints.resolve("shop_script.Greet", cls.version_hash) is ep
+
+
+def test_python_dash_m_uses_the_spec_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = define_in_main(monkeypatch, tmp_path / "shop.py", spec_name="pkg.shop")
+    assert cls.__continuum_workflow__() == "pkg.shop.Greet"
+
+
+def test_an_unimportable_script_workflow_warns_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.warns(continuum.WorkflowIdentityWarning, match='workflow="') as caught:
+        cls = define_in_main(monkeypatch, tmp_path / "not-a-module.py")
+    assert cls.__continuum_workflow__() == "__main__.Greet"
+    assert caught[0].filename == str(tmp_path / "not-a-module.py")  # points at the class
+    assert issubclass(continuum.WorkflowIdentityWarning, UserWarning)
+
+
+def test_explicit_workflow_wins_and_does_not_warn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cls = define_in_main(monkeypatch, tmp_path / "not-a-module.py", ', workflow="shop.Hi"')
+    assert cls.__continuum_workflow__() == "shop.Hi"
+
+
+def test_importable_name_follows_sys_path_and_packages(tmp_path: Path) -> None:
+    package = tmp_path / "app" / "flows"
+    package.mkdir(parents=True)
+    for folder in (tmp_path / "app", package):
+        (folder / "__init__.py").write_text("")
+    script = package / "orders.py"
+    script.write_text("")
+    assert importable_name(str(script), [str(package)]) == "orders"
+    # the folder above the outermost package wins over the script's own folder
+    assert importable_name(str(script), [str(package), str(tmp_path)]) == "app.flows.orders"
+    assert importable_name(str(package / "__init__.py"), [str(tmp_path)]) == "app.flows"
+    assert importable_name(str(script), [str(tmp_path / "elsewhere")]) is None
+    assert importable_name(str(tmp_path / "my-flow.py"), [str(tmp_path)]) is None
+    assert importable_name(str(tmp_path / "class.py"), [str(tmp_path)]) is None
+    assert importable_name(str(tmp_path / "__main__.py"), [str(tmp_path)]) is None
+    assert importable_name(str(tmp_path / "flow.pyc"), [str(tmp_path)]) is None
+    # a name that already means another loaded module is not this file's
+    assert importable_name(str(tmp_path / "json.py"), [str(tmp_path)]) is None

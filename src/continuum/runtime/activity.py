@@ -5,7 +5,11 @@
 
 Inside a running workflow a call runs the function once and journals its
 result or final error; replay returns the journaled outcome without calling it.
-Anywhere else the call is a plain call.
+Anywhere else the call is a plain call, and that includes the body of another
+activity: an activity is the unit that is journaled and retried, so one called
+from inside another is part of the outer one's work. It is not journaled on its
+own, its retry policy and timeout do not apply, and its exceptions reach the
+outer activity, whose retry policy decides.
 
 Retry decisions are written once, as a generator that yields what it needs
 done (`_Invoke`, `_Pause`); a sync driver and an async driver carry those out.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import math
 import random
 import threading
@@ -30,6 +35,9 @@ from continuum import serialization, validation
 from continuum.errors import ActivityFailed, ConfigurationError, SerializationError
 from continuum.runtime.context import AttemptContext, current, outside_workflow
 from continuum.store.base import JournalEntry
+from continuum.workflow import module_identity
+
+logger = logging.getLogger("continuum.activity")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -172,6 +180,14 @@ def _steps(
             error_message=error["message"],
         )
         if isinstance(value, SerializationError) or spec.retry.gives_up(attempt, value):
+            logger.warning(
+                "run %s: activity %s failed after %d attempt(s): %s: %s",
+                ctx.run_id,
+                spec.name,
+                attempt,
+                error["type"],
+                error["message"],
+            )
             ctx.commit(
                 JournalEntry(
                     position,
@@ -185,6 +201,15 @@ def _steps(
             raise ActivityFailed(spec.name, error["type"], error["message"])
         attempt += 1
         pause = spec.retry.pause_before(attempt)
+        logger.warning(
+            "run %s: activity %s attempt %d failed (%s: %s); retrying in %.3gs",
+            ctx.run_id,
+            spec.name,
+            attempt - 1,
+            error["type"],
+            error["message"],
+            pause,
+        )
         if pause > INLINE_PAUSE_LIMIT:
             retry_at = ctx.clock() + pause
             row = {"attempt": attempt - 1, "retry_at": retry_at, "error": error}
@@ -333,7 +358,8 @@ def activity(
         if not callable(func):
             raise ConfigurationError(f"@continuum.activity decorates functions, not {func!r}")
         spec = ActivityDefinition(
-            name=name or f"{func.__module__}.{func.__qualname__}",
+            # named as other processes import it, also when defined in a script
+            name=name or f"{module_identity(func.__module__)}.{func.__qualname__}",
             fn=func,
             retry=retry or NO_RETRY,
             timeout=timeout,

@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from continuum import serialization
 from continuum.errors import ContinuumError, SerializationError
@@ -38,10 +38,17 @@ logger = logging.getLogger("continuum.runtime")
 NONDETERMINISM_RETRY_SECONDS = 60.0
 
 
+# completed/failed/suspended: written. released: handed back, due again (drift,
+# shutdown). interrupted: stopped without a write (lease lost, store unreachable).
+AttemptEnd = Literal["completed", "failed", "suspended", "released", "interrupted", "cancelled"]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """How one attempt ended. `cancelled` is reported by the instance, not an attempt."""
+
     run_id: str
-    status: str  # completed, failed, suspended, released, interrupted
+    status: AttemptEnd
     output_json: str | None = None
     error_json: str | None = None
 
@@ -108,6 +115,7 @@ def execute(
         ("continuum", "run", "resumed" if resumed else "start"),
         {"journal_events": len(history.entries)},
     )
+    logger.info("run %s (%s) %s", run.run_id, run.workflow, "resumed" if resumed else "started")
     token = _current.set(ctx)
     try:
         output = _call_run(ctx, entrypoint, serialization.loads(run.input_json))
@@ -198,13 +206,13 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
     if halt.reason == "shutdown":
         _release(ctx, 0.0)
         return Outcome(ctx.run_id, "released")
-    logger.info("run %s attempt stopped: %s (%s)", ctx.run_id, halt.reason, halt.cause)
+    logger.warning("run %s: attempt stopped: %s (%s)", ctx.run_id, halt.reason, halt.cause)
     return Outcome(ctx.run_id, "interrupted")
 
 
 def _settle(
     ctx: AttemptContext,
-    status: str,
+    status: Literal["completed", "failed", "suspended"],
     started: float,
     write: Any,
     *,
@@ -218,6 +226,16 @@ def _settle(
     except ContinuumError as exc:
         logger.info("run %s: could not record %s: %s", ctx.run_id, status, exc)
         return Outcome(ctx.run_id, "interrupted")
+    if status == "failed":
+        logger.warning(
+            "run %s (%s) failed: %s: %s",
+            ctx.run_id,
+            ctx.claim.run.workflow,
+            extra.get("error_type"),
+            extra.get("error_message"),
+        )
+    else:
+        logger.info("run %s (%s) %s", ctx.run_id, ctx.claim.run.workflow, status)
     event = {"completed": "stop", "failed": "exception", "suspended": "suspended"}[status]
     ctx.emit(("continuum", "run", event), {"duration": time.perf_counter() - started}, **extra)
     return Outcome(ctx.run_id, status, output_json, error_json)
