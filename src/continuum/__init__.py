@@ -12,21 +12,35 @@ class OrderFlow(continuum.Workflow, version=1):
 with continuum.Continuum(database="sqlite:///orders.db") as app:
     run_id = app.start(OrderFlow, {"card": "4242", "amount": 10})
     print(app.result(run_id, timeout=30))
+
+Every error Continuum raises is exported here (`except continuum.RunNotFound:`);
+`continuum.errors` draws their tree.
 """
 
 from continuum import telemetry
-from continuum.activity import Retry, activity
 from continuum.errors import (
     ActivityFailed,
+    ConfigurationError,
     ContinuumError,
+    DatabaseUnavailable,
+    LeaseLost,
+    NoDefaultInstance,
+    NotBooted,
     NotInWorkflow,
     RunCancelled,
     RunFailed,
+    RunFinished,
+    RunNotFound,
+    SchemaError,
     SerializationError,
     SignalTimeout,
+    StoreError,
+    WorkflowDefinitionError,
+    WorkflowIdentityWarning,
 )
 from continuum.instance import Continuum, cancel, get, result, signal, start
 from continuum.runs import RunInfo
+from continuum.runtime.activity import Retry, activity
 from continuum.runtime.primitives import (
     now,
     patched,
@@ -45,17 +59,28 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActivityFailed",
+    "ConfigurationError",
     "Continuum",
     "ContinuumError",
+    "DatabaseUnavailable",
+    "LeaseLost",
+    "NoDefaultInstance",
+    "NotBooted",
     "NotInWorkflow",
     "Retry",
     "RunCancelled",
     "RunFailed",
+    "RunFinished",
     "RunInfo",
+    "RunNotFound",
+    "SchemaError",
     "SerializationError",
     "SignalTimeout",
+    "StoreError",
     "VersionRegistry",
     "Workflow",
+    "WorkflowDefinitionError",
+    "WorkflowIdentityWarning",
     "activity",
     "cancel",
     "get",

@@ -19,6 +19,10 @@
         ├── SchemaError           the database schema is newer than this release
         └── LeaseLost             this node no longer holds the run (fencing)
 
+    WorkflowIdentityWarning       (a UserWarning, not an error) a workflow defined in a
+                                  script whose module cannot be imported by name
+
+Every name here is also exported from `continuum`: catch `continuum.RunNotFound`.
 Messages say what was wrong and what to do about it.
 """
 
@@ -143,3 +147,14 @@ class LeaseLost(StoreError):
             "the write was refused and the attempt stops"
         )
         self.run_id = run_id
+
+
+class WorkflowIdentityWarning(UserWarning):
+    """A workflow's default identity names a module that other processes cannot import.
+
+    A class defined in a script run as `python app.py` lives in `__main__`; Continuum
+    names it after the script's importable module (`app.Greet`) when it can. When it
+    cannot (a notebook, a script outside `sys.path`, a file name that is not a module
+    name), the identity stays `__main__.Greet` and no worker that imports your code
+    will run it: give `workflow="..."` or move the class into an importable module.
+    """
