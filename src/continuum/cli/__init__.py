@@ -5,6 +5,10 @@
 Every command takes `--database URL` (or `CONTINUUM_DATABASE_URL`). Also run as
 `python -m continuum`. An error prints one line, `error: ...`, to stderr and exits
 1 (a failure) or 2 (a usage mistake); never a traceback.
+
+This module holds the command group, the options commands share and the error
+handling; each family of commands lives in a module of its own beside it and
+registers itself on `cli` when imported (see the end of this file).
 """
 
 from __future__ import annotations
@@ -110,6 +114,3 @@ class _LastConnectError(logging.Handler):
             message = message.partition(": ")[2] or message
         self.last = message
 
-
-if __name__ == "__main__":
-    main()
