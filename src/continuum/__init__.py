@@ -42,6 +42,7 @@ from continuum.instance import Continuum, cancel, get, result, signal, start
 from continuum.runs import RunInfo
 from continuum.runtime.activity import Retry, activity
 from continuum.runtime.primitives import (
+    deprecate_patch,
     now,
     patched,
     random,
@@ -83,6 +84,7 @@ __all__ = [
     "WorkflowIdentityWarning",
     "activity",
     "cancel",
+    "deprecate_patch",
     "get",
     "now",
     "patched",

@@ -20,6 +20,8 @@ FAILURES: Counter[str] = Counter()  # how many more times an activity should fai
 
 
 def reset() -> None:
+    PLAN[:] = ["step", "step"]
+    SHIPPING["mode"] = "patched"
     STALL.clear()
     STALLED.clear()
     CALLS.clear()
@@ -295,3 +297,35 @@ class NestedActivities(continuum.Workflow):
             return outer(input)
         except continuum.ActivityFailed as exc:
             return {"failed": exc.error_type}
+
+
+PLAN: list[str] = ["step", "step"]  # module-level: changing it does not move any hash
+
+
+class Planned(continuum.Workflow):
+    def run(self, input):
+        done = [step(kind) if kind == "step" else observe(kind) for kind in list(PLAN)]
+        continuum.wait_for_signal("go")
+        return done
+
+
+SHIPPING = {"mode": "patched"}  # how ship_helper() reads: "patched" or "deprecated"
+
+
+def ship_helper() -> None:
+    """Module-level code the workflow calls: not covered by its class hash."""
+    if SHIPPING["mode"] == "patched":
+        if continuum.patched("fast-ship"):
+            step("fast")
+    else:
+        continuum.deprecate_patch("fast-ship")
+        step("fast")
+
+
+class Shipping(continuum.Workflow):
+    def run(self, input):
+        step("pack")
+        continuum.wait_for_signal("packed")
+        ship_helper()
+        continuum.wait_for_signal("shipped")
+        return "done"

@@ -20,6 +20,8 @@ SPEC_NAMES = {
     # activities and primitives
     "activity", "sleep", "sleep_async", "wait_for_signal", "wait_for_signal_async",
     "patched", "now", "uuid4", "random", "side_effect",
+    # versions across deploys (SPEC 8)
+    "deprecate_patch",
     # the default instance
     "start", "signal", "cancel", "get", "result",
     # telemetry

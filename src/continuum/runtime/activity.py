@@ -150,6 +150,7 @@ def _steps(
         # The flush or a pause may have taken long, or the node stalled: invoke
         # nothing unless the lease still holds by this node's own clock.
         ctx.check_running()
+        ctx.may_act()
         ctx.emit(("continuum", "activity", "start"), {"attempt": attempt}, **meta)
         started = time.perf_counter()
         outcome = yield _Invoke(attempt)

@@ -118,7 +118,7 @@ def execute(
     logger.info("run %s (%s) %s", run.run_id, run.workflow, "resumed" if resumed else "started")
     token = _current.set(ctx)
     try:
-        output = _call_run(ctx, entrypoint, serialization.loads(run.input_json))
+        output = call_run(ctx, entrypoint, serialization.loads(run.input_json))
         if ctx.halted is not None:
             raise ctx.halted
         leftover = ctx.unreplayed()
@@ -147,7 +147,7 @@ def execute(
     )
 
 
-def _call_run(ctx: AttemptContext, entrypoint: type[Workflow], input_value: Any) -> Any:
+def call_run(ctx: AttemptContext, entrypoint: type[Workflow], input_value: Any) -> Any:
     workflow = entrypoint()
     if ctx.is_async:
         return _run_coroutine(workflow.run(input_value))
@@ -165,7 +165,7 @@ def _fail(ctx: AttemptContext, error: BaseException, started: float) -> Outcome:
         ctx,
         "failed",
         started,
-        lambda: ctx.store.finish(
+        lambda: ctx.writer.finish(
             ctx.lease, ctx.pending, status="failed", output_json=None, error_json=error_json
         ),
         error_json=error_json,
@@ -183,7 +183,7 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
             ctx,
             "suspended",
             started,
-            lambda: ctx.store.suspend(
+            lambda: ctx.writer.suspend(
                 ctx.lease, ctx.pending, wake_at=wake_at, wake_on_signals=signals
             ),
             wake_at=wake_at,
@@ -243,6 +243,6 @@ def _settle(
 
 def _release(ctx: AttemptContext, delay: float) -> None:
     try:
-        ctx.store.release(ctx.lease, delay=delay)
+        ctx.writer.release(ctx.lease, delay=delay)
     except ContinuumError as exc:
         logger.info("run %s: release failed (%s); its lease will expire", ctx.run_id, exc)

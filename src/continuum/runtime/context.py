@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from continuum import serialization, telemetry
 from continuum.errors import ContinuumError, NotInWorkflow
@@ -48,6 +48,11 @@ class Nondeterminism(Halt):
         self.recorded = recorded
 
 
+class CaughtUp(Halt):
+    """A replay with no store reached the end of the recorded journal: from here on
+    the code would act (run an activity, record a value), which a replay never does."""
+
+
 class Interrupted(Halt):
     """The attempt must stop: lease lost, store unreachable, or the node shutting down."""
 
@@ -65,7 +70,7 @@ class Wait:
 
 @dataclass
 class AttemptContext:
-    store: Store
+    store: Store | None  # None: replay only (see CaughtUp)
     claim: Claim
     history: History
     is_async: bool
@@ -111,8 +116,22 @@ class AttemptContext:
     def next_position(self) -> int:
         self.check_running()
         position = self.position
+        if self.store is None and position > self.last_recorded:
+            self.halt(CaughtUp())
         self.position += 1
         return position
+
+    def may_act(self) -> None:
+        """Before a side effect (an activity invocation, a write): a replay stops here."""
+        if self.store is None:
+            self.halt(CaughtUp())
+
+    @property
+    def writer(self) -> Store:
+        """The store to write to; a replay, which has none, stops here instead."""
+        if self.store is None:
+            self.halt(CaughtUp())
+        return self.store
 
     def replayed(self, position: int, kinds: frozenset[str], name: str) -> JournalEntry | None:
         """The recorded row at `position`, checked against what the code asks for."""
@@ -144,9 +163,10 @@ class AttemptContext:
         """Write buffered rows (and `entry`) now, fenced by the lease."""
         if entry is not None:
             self.buffer(entry)
+        store = self.writer
         rows, self.pending = self.pending, []
         try:
-            self.store.record(self.lease, rows)
+            store.record(self.lease, rows)
         except ContinuumError as exc:
             self.halt(Interrupted("store write refused", exc))
 
@@ -161,7 +181,7 @@ class AttemptContext:
         self.waits.append(Wait(wake_at, signal))
         self.halt(Suspend())
 
-    def halt(self, reason: Halt) -> None:
+    def halt(self, reason: Halt) -> NoReturn:
         if self.halted is None:
             self.halted = reason
         raise reason

@@ -124,6 +124,7 @@ def patched(patch_id: str) -> bool:
         ctx.position += 1
         decision = True
     elif ctx.beyond_journal(position):
+        ctx.may_act()
         ctx.position += 1
         ctx.buffer(JournalEntry(position, PATCH, patch_id, None))
         decision = True
@@ -171,3 +172,23 @@ def uuid4() -> _uuid.UUID:
 def random() -> float:
     """A random float in [0, 1), journaled."""
     return float(_stable_value("random", "random", _random.random))
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Stands where a `patched(patch_id)` branch was removed from the code.
+
+    Replaying a history that recorded the patch's marker here consumes it, so the
+    rest of that history stays in step; anywhere else it does nothing and records
+    nothing. Remove the `patched()` check (keeping the patched branch's code)
+    once no live run's history lacks the patch (`continuum versions list` counts
+    them), and put this call in its place; it can go too once no live run has the
+    marker. Outside a workflow it does nothing.
+    """
+    validation.identifier(patch_id, name="deprecate_patch(patch_id=)")
+    ctx = current()
+    if ctx is None:
+        return
+    ctx.check_running()
+    entry = ctx.entries.get(ctx.position)
+    if entry is not None and entry.kind == PATCH and entry.name == patch_id:
+        ctx.position += 1
