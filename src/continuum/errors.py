@@ -21,6 +21,9 @@
 
     WorkflowIdentityWarning       (a UserWarning, not an error) a workflow defined in a
                                   script whose module cannot be imported by name
+    DeterminismWarning            (a UserWarning, not an error) a workflow class body
+                                  calls something that breaks replay (the clock,
+                                  randomness, the environment, I/O, threads)
 
 Every name here is also exported from `continuum`: catch `continuum.RunNotFound`.
 Messages say what was wrong and what to do about it.
@@ -157,4 +160,16 @@ class WorkflowIdentityWarning(UserWarning):
     cannot (a notebook, a script outside `sys.path`, a file name that is not a module
     name), the identity stays `__main__.Greet` and no worker that imports your code
     will run it: give `workflow="..."` or move the class into an importable module.
+    """
+
+
+class DeterminismWarning(UserWarning):
+    """A workflow class body calls something that gives a different result on replay.
+
+    Issued when the class is defined, located at its `class` line; the message names the
+    file and line of the call and the replay-safe alternative (`continuum.now()`,
+    `continuum.sleep`, `continuum.random()`, `continuum.uuid4()`, an activity).
+    `determinism="error"` as a class keyword raises `WorkflowDefinitionError` instead,
+    `"off"` skips the scan; `# continuum: allow` on a line silences that line.
+    `continuum.determinism` says what is and is not caught.
     """

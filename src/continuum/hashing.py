@@ -55,7 +55,7 @@ def hash_class(cls: type) -> str:
 
 def find_class_node(cls: type) -> ast.ClassDef:
     """Locate the `class` statement that defined `cls` in its source file."""
-    filename = _source_file(cls)
+    filename = source_file(cls)
     linecache.checkcache(filename)
     module = sys.modules.get(cls.__module__)
     lines = linecache.getlines(filename, module.__dict__ if module else None)
@@ -181,15 +181,25 @@ def _own_code_lines(cls: type) -> list[int]:
     return found
 
 
-def _source_file(cls: type) -> str:
-    module = sys.modules.get(cls.__module__)
-    filename = getattr(module, "__file__", None)
+def source_file(cls: type) -> str:
+    """The file the class's own code was compiled from, else its module's file.
+
+    The two differ for a frozen version, compiled from its frozen file in the
+    namespace of a module whose file holds today's class of the same name.
+    """
+    filename = None
+    for value in vars(cls).values():
+        func = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+        code = getattr(func, "__code__", None)
+        # Only code compiled in this class body: a decorator defined elsewhere may
+        # return a wrapper of its own (whose __qualname__ functools.wraps copies,
+        # but whose code object keeps the name it was compiled with).
+        own = getattr(code, "co_qualname", "").startswith(f"{cls.__qualname__}.")
+        if own and not code.co_filename.startswith("<"):  # type: ignore[union-attr]
+            filename = code.co_filename  # type: ignore[union-attr]
+            break
     if not filename:
-        for value in vars(cls).values():
-            code = getattr(value, "__code__", None)
-            if code is not None:
-                filename = code.co_filename
-                break
+        filename = getattr(sys.modules.get(cls.__module__), "__file__", None)
     if not filename:
         raise _unreadable(cls, "it was not defined in a file")
     return str(filename)

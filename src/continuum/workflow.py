@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from continuum import validation
+from continuum.determinism import MODES as DETERMINISM_MODES
+from continuum.determinism import Mode as DeterminismMode
+from continuum.determinism import check_workflow as check_determinism
 from continuum.errors import WorkflowDefinitionError, WorkflowIdentityWarning
-from continuum.hashing import hash_class
+from continuum.hashing import find_class_node, hash_body
 from continuum.registry import EntrypointRegistry
 
 _ENTRYPOINT_MARK = "_continuum_is_entrypoint"
@@ -32,8 +35,10 @@ _ENTRYPOINT_MARK = "_continuum_is_entrypoint"
 class Workflow:
     """Base class of durable workflows. Subclasses define `run(self, input)`.
 
-    Class keywords: `version` (an int, metadata kept beside the hash, default 1)
-    and `workflow` (the logical identity; defaults to "module.QualName").
+    Class keywords: `version` (an int, metadata kept beside the hash, default 1),
+    `workflow` (the logical identity; defaults to "module.QualName") and `determinism`
+    ("warn", the default: a `continuum.DeterminismWarning` for each call in the class
+    body that breaks replay; "error": raise `WorkflowDefinitionError` instead; "off").
 
     A class defined in a script run as `python shop.py` (module `__main__`) is named
     after the module other processes import it as (`shop.QualName`); when there is
@@ -46,7 +51,12 @@ class Workflow:
     _continuum_entrypoint: ClassVar[type[Workflow] | None] = None
 
     def __init_subclass__(
-        cls, *, version: int = 1, workflow: str | None = None, **kwargs: Any
+        cls,
+        *,
+        version: int = 1,
+        workflow: str | None = None,
+        determinism: DeterminismMode = "warn",
+        **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get(_ENTRYPOINT_MARK):
@@ -60,18 +70,26 @@ class Workflow:
                 f"{cls.__qualname__}: workflow= must be {validation.identifier_rule(None)}, "
                 f"got {validation.shown(workflow)}"
             )
+        if determinism not in DETERMINISM_MODES:
+            raise WorkflowDefinitionError(
+                f"{cls.__qualname__}: determinism= must be one of "
+                f"{', '.join(map(repr, DETERMINISM_MODES))}, got {determinism!r}"
+            )
         cls.workflow = workflow or f"{module_identity(cls.__module__)}.{cls.__qualname__}"
         cls.version = version
         cls._continuum_entrypoint = None
         run = getattr(cls, "run", None)
         if run is None or run is Workflow.run:
+            check_determinism(cls, None, determinism)  # its methods may run in subclasses
             return  # an abstract base for other workflows: nothing to run yet
         if not inspect.isfunction(run):
             raise WorkflowDefinitionError(
                 f"{cls.__qualname__}.run must be a plain method 'def run(self, input)' "
                 "or 'async def run(self, input)'"
             )
-        cls.version_hash = hash_class(cls)
+        node = find_class_node(cls)  # one parse of the class for its hash and its scan
+        cls.version_hash = hash_body(node.body)
+        check_determinism(cls, node, determinism)
         if workflow is None and cls.workflow.startswith("__main__."):
             warnings.warn(_unimportable_message(cls), WorkflowIdentityWarning, stacklevel=2)
         entrypoint = _generate_entrypoint(cls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -158,3 +159,31 @@ def test_golden_hashes_on_every_python_found(python: str) -> None:
 def test_source_without_the_class_is_a_clear_error() -> None:
     with pytest.raises(WorkflowDefinitionError, match="no class Missing"):
         hash_class_source(BASE, "Missing")
+
+
+def test_a_method_wrapped_by_a_decorator_from_another_module_still_finds_the_class(
+    module_dir: Path,
+) -> None:
+    """The class's source is read from the file its own code was compiled from (which
+    is how a frozen version's is found), never from a decorator's module."""
+    (module_dir / "deco_elsewhere.py").write_text(
+        "import functools\n\n"
+        "def logged(fn):\n"
+        "    @functools.wraps(fn)\n"
+        "    def wrapper(*args, **kwargs):\n"
+        "        return fn(*args, **kwargs)\n"
+        "    return wrapper\n"
+    )
+    (module_dir / "decorated_flow.py").write_text(
+        "import continuum\n"
+        "from deco_elsewhere import logged\n\n"
+        "class Decorated(continuum.Workflow):\n"
+        "    @logged\n"
+        "    def helper(self):\n"
+        "        return 1\n\n"
+        "    def run(self, input):\n"
+        "        return self.helper()\n"
+    )
+    module = importlib.import_module("decorated_flow")
+    source = (module_dir / "decorated_flow.py").read_text()
+    assert module.Decorated.version_hash == hash_class_source(source, "Decorated")

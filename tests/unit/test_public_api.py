@@ -13,10 +13,11 @@ SPEC_ERRORS = (
     "RunCancelled",
     "SignalTimeout",
 )
+SPEC_WARNINGS = ("DeterminismWarning",)  # section 8
 SPEC_NAMES = {
     # classes and the root of the errors
     "Continuum", "Workflow", "Retry", "RunInfo", "VersionRegistry", "ContinuumError",
-    *SPEC_ERRORS,
+    *SPEC_ERRORS, *SPEC_WARNINGS,
     # activities and primitives
     "activity", "sleep", "sleep_async", "wait_for_signal", "wait_for_signal_async",
     "patched", "now", "uuid4", "random", "side_effect",
@@ -59,7 +60,7 @@ def test_every_error_and_warning_is_exported() -> None:
         and issubclass(value, Exception)
         and value.__module__ == "continuum.errors"
     }
-    assert defined == {*SPEC_ERRORS, *OUR_NAMES, "ContinuumError"}
+    assert defined == {*SPEC_ERRORS, *SPEC_WARNINGS, *OUR_NAMES, "ContinuumError"}
     for name in defined:
         assert getattr(continuum, name) is getattr(continuum.errors, name)
 
@@ -75,6 +76,7 @@ def test_errors_derive_from_continuum_error() -> None:
     assert issubclass(continuum.SignalTimeout, TimeoutError)
     assert issubclass(continuum.DatabaseUnavailable, continuum.StoreError)
     assert issubclass(continuum.WorkflowIdentityWarning, UserWarning)
+    assert issubclass(continuum.DeterminismWarning, UserWarning)
 
 
 def test_telemetry_api() -> None:
