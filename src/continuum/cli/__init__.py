@@ -114,3 +114,6 @@ class _LastConnectError(logging.Handler):
             message = message.partition(": ")[2] or message
         self.last = message
 
+
+from continuum.cli import lint as _lint  # noqa: E402, F401 - registers lint
+from continuum.cli import runs  # noqa: E402, F401 - registers runs, show, cancel, signal, worker

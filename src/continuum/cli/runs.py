@@ -1,0 +1,502 @@
+"""The run commands: look at runs, act on them, and run a worker node.
+
+    continuum runs [--status S] [--workflow W] [--limit N] [--format json]
+    continuum show RUN_ID [--format json]
+    continuum cancel RUN_ID [--format json]
+    continuum signal RUN_ID NAME [JSON] [--delivery-id ID]
+    continuum worker [--app MODULE,...] [--concurrency N] [--node NAME] ...
+
+`runs`, `show`, `cancel` and `signal` act through a client instance that
+executes nothing (`app.client`); `worker` is an instance that dispatches until
+SIGTERM or SIGINT. `show --format json` prints the run and its history in the
+format the testing kit reads back as a recorded history (see `show`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import click
+
+from continuum import serialization
+from continuum.cli import cli, database_option
+from continuum.cli.app import app_option, client, workflow_modules
+from continuum.cli.output import (
+    compact,
+    echo_json,
+    fields,
+    format_option,
+    iso,
+    printable,
+    shorten,
+    table,
+    when,
+)
+from continuum.errors import RunNotFound
+from continuum.instance import Continuum
+from continuum.runs import RunInfo
+from continuum.store.base import STATUSES, History, JournalEntry, SignalRecord
+from continuum.workflow import entrypoints
+
+logger = logging.getLogger("continuum.worker")
+
+# How much of a value `show` prints in its text form (JSON prints everything).
+VALUE_WIDTH = 200
+DETAIL_WIDTH = 80
+
+
+# -- runs ----------------------------------------------------------------------------
+@cli.command("runs")
+@database_option
+@click.option(
+    "--status",
+    type=click.Choice(sorted(str(s) for s in STATUSES), case_sensitive=False),
+    help="Only runs with this status.",
+)
+@click.option(
+    "--workflow", metavar="NAME", help="Only runs of this workflow (e.g. shop.OrderFlow)."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most N runs."
+)
+@format_option
+def runs_command(
+    database: str, status: str | None, workflow: str | None, limit: int, output_format: str
+) -> None:
+    """List runs, newest first.
+
+    JSON: a list of runs, each with run_id, workflow, version_hash, version,
+    status, input, output, error, created_at and updated_at.
+    """
+    with client(database) as app:
+        found = app.runs(status=status, workflow=workflow, limit=limit)
+    if output_format == "json":
+        echo_json([run_dict(run) for run in found])
+        return
+    if not found:
+        wanted = [f"{k} {v!r}" for k, v in (("status", status), ("workflow", workflow)) if v]
+        click.echo("no runs" + (f" with {' and '.join(wanted)}" if wanted else ""))
+        return
+    table(
+        ["RUN ID", "WORKFLOW", "VERSION", "STATUS", "CREATED (UTC)", "UPDATED (UTC)"],
+        [
+            [
+                run.run_id,
+                run.workflow,
+                f"v{run.version} {run.version_hash}",
+                str(run.status),
+                when(run.created_at),
+                when(run.updated_at),
+            ]
+            for run in found
+        ],
+    )
+    if len(found) == limit:
+        click.echo(f"(stopped at --limit {limit}; raise it to see older runs)", err=True)
+
+
+# -- show ----------------------------------------------------------------------------
+@cli.command()
+@database_option
+@click.argument("run_id")
+@format_option
+def show(database: str, run_id: str, output_format: str) -> None:
+    """A run's fields, then its journal as a timeline.
+
+    JSON: the run's fields as `runs` prints them, plus `history` (the journal,
+    in order: seq, kind, name, payload as decoded JSON, recorded_at) and
+    `pending_signals` (sent, not yet taken: name, payload, sent_at). The
+    testing kit reads this document back as a recorded history.
+    """
+    with client(database) as app:
+        run = _get(app, run_id)
+        history = app.store.load_history(run.run_id)
+    if output_format == "json":
+        echo_json(show_dict(run, history))
+    else:
+        _print_show(run, history)
+
+
+def show_dict(run: RunInfo, history: History) -> dict[str, Any]:
+    """The document `show --format json` prints."""
+    return {
+        **run_dict(run),
+        "history": [
+            {
+                "seq": entry.seq,
+                "kind": str(entry.kind),
+                "name": entry.name,
+                "payload": serialization.loads(entry.payload_json),
+                "recorded_at": iso(entry.recorded_at),
+            }
+            for entry in history.entries
+        ],
+        "pending_signals": [
+            {
+                "name": sent.name,
+                "payload": serialization.loads(sent.payload_json),
+                "sent_at": iso(sent.sent_at),
+            }
+            for sent in history.pending_signals
+        ],
+    }
+
+
+def run_dict(run: RunInfo) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "workflow": run.workflow,
+        "version_hash": run.version_hash,
+        "version": run.version,
+        "status": str(run.status),
+        "input": run.input,
+        "output": run.output,
+        "error": run.error,
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at),
+    }
+
+
+def _print_show(run: RunInfo, history: History) -> None:
+    cut = False
+
+    def value(v: Any) -> str:
+        nonlocal cut
+        text, was_cut = shorten(compact(v), VALUE_WIDTH)
+        cut |= was_cut
+        return text
+
+    fields(
+        [
+            ("run", run.run_id),
+            ("workflow", run.workflow),
+            ("version", f"{run.version} (hash {run.version_hash})"),
+            ("status", str(run.status)),
+            ("created", f"{when(run.created_at)} UTC"),
+            ("updated", f"{when(run.updated_at)} UTC"),
+            ("input", value(run.input)),
+            ("output", "-" if run.output is None else value(run.output)),
+            ("error", _error_text(run.error, value)),
+        ]
+    )
+    entries = history.entries
+    click.echo()
+    click.echo(f"journal: {_count(len(entries), 'entry', 'entries')}")
+    if entries:
+        timed = any(entry.recorded_at for entry in entries)
+        rows = []
+        for entry in entries:
+            detail, was_cut = shorten(_detail(entry), DETAIL_WIDTH)
+            cut |= was_cut
+            time = [when(entry.recorded_at)] if timed else []
+            rows.append([str(entry.seq), str(entry.kind), entry.name, *time, detail])
+        headers = ["#", "KIND", "NAME", *(["TIME (UTC)"] if timed else []), "DETAIL"]
+        table(headers, rows, indent="  ")
+    if history.pending_signals:
+        click.echo()
+        click.echo(f"pending signals: {len(history.pending_signals)}")
+        rows = []
+        for sent in history.pending_signals:
+            payload, was_cut = shorten(_payload_text(sent), DETAIL_WIDTH)
+            cut |= was_cut
+            rows.append([sent.name, when(sent.sent_at), payload])
+        table(["NAME", "SENT (UTC)", "PAYLOAD"], rows, indent="  ")
+    if cut:
+        click.echo()
+        click.echo("(long values are shortened; --format json prints them whole)")
+
+
+def _error_text(error: Any, value: Callable[[Any], str]) -> str:
+    """`Type: message`, then the traceback when the run recorded one."""
+    if error is None:
+        return "-"
+    if not isinstance(error, dict) or "type" not in error:
+        return value(error)
+    text = f"{error['type']}: {error.get('message', '')}"
+    trace = error.get("traceback")
+    if isinstance(trace, str) and trace.strip():
+        text += "\n" + trace.rstrip("\n")
+    return text
+
+
+def _payload_text(sent: SignalRecord) -> str:
+    return compact(serialization.loads(sent.payload_json))
+
+
+def _detail(entry: JournalEntry) -> str:
+    """What a journal entry holds, in a few words."""
+    payload = serialization.loads(entry.payload_json)
+    describe = _DETAILS.get(str(entry.kind))
+    if describe is not None and isinstance(payload, dict):
+        try:
+            return describe(payload)
+        except (KeyError, TypeError, ValueError):
+            pass  # a shape this release does not know: show it as it is
+    return "" if payload is None else compact(payload)
+
+
+def _failure(error: Any) -> str:
+    if isinstance(error, dict) and "type" in error:
+        return printable(f"{error['type']}: {error.get('message', '')}")
+    return compact(error)
+
+
+def _activity(p: dict[str, Any]) -> str:
+    if "result" in p:
+        return compact(p["result"])
+    return f"failed after {_count(p['attempts'], 'attempt', 'attempts')}: {_failure(p['error'])}"
+
+
+def _signal_wait(p: dict[str, Any]) -> str:
+    deadline = p.get("deadline")
+    return "waiting, " + ("no timeout" if deadline is None else f"until {when(deadline)}")
+
+
+_DETAILS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "activity": _activity,
+    "activity_retry": lambda p: (
+        f"attempt {p['attempt']} failed, next at {when(p['retry_at'])}: {_failure(p['error'])}"
+    ),
+    "timer": lambda p: f"until {when(p['fire_at'])}",
+    "signal": lambda p: f"sent {when(p['sent_at'])}: {compact(p['payload'])}",
+    "signal_wait": _signal_wait,
+    "signal_timeout": lambda p: f"timed out after {p['timeout']:g}s",
+    "side_effect": lambda p: compact(p["value"]),
+}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+# -- cancel and signal ---------------------------------------------------------------
+@cli.command()
+@database_option
+@click.argument("run_id")
+@format_option
+def cancel(database: str, run_id: str, output_format: str) -> None:
+    """End a run `cancelled`; a running attempt is fenced out.
+
+    A run that has already ended is left as it is: the command says so and
+    still exits 0, so a retried cancel is safe. JSON: {"run_id", "cancelled":
+    true|false, "status"}.
+    """
+    with client(database) as app:
+        try:
+            cancelled = app.cancel(run_id)
+        except RunNotFound:
+            raise _not_found(run_id) from None
+        status = str(app.get(run_id).status)
+    if output_format == "json":
+        echo_json({"run_id": run_id, "cancelled": cancelled, "status": status})
+    elif cancelled:
+        click.echo(f"cancelled run {printable(run_id)}")
+    else:
+        click.echo(f"run {printable(run_id)} had already ended ({status}); nothing to cancel")
+
+
+def _json_argument(ctx: click.Context, param: click.Parameter, text: str | None) -> Any:
+    """The payload argument: JSON text, or `-` for JSON read from stdin."""
+    if text is None:
+        return None
+    if text == "-":
+        text = sys.stdin.read()
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON value")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON ({exc}): {shorten(text, 40)[0]!r}") from None
+
+
+@cli.command("signal")
+@database_option
+@click.argument("run_id")
+@click.argument("name")
+@click.argument("payload", metavar="[JSON]", required=False, callback=_json_argument)
+@click.option(
+    "--delivery-id",
+    metavar="ID",
+    help="Send at most once: a repeated delivery id to the same run is accepted and dropped.",
+)
+def signal_command(
+    database: str, run_id: str, name: str, payload: Any, delivery_id: str | None
+) -> None:
+    """Send signal NAME to a run, with a JSON payload (`-` reads it from stdin).
+
+    The run keeps it until it asks for it. Sending to a run that has ended fails.
+    """
+    with client(database) as app:
+        try:
+            app.signal(run_id, name, payload, delivery_id=delivery_id)
+        except RunNotFound:
+            raise _not_found(run_id) from None
+    repeat = f" (delivery id {printable(delivery_id)})" if delivery_id is not None else ""
+    click.echo(f"sent signal {printable(repr(name))} to run {printable(run_id)}{repeat}")
+
+
+def _get(app: Continuum, run_id: str) -> RunInfo:
+    try:
+        return app.get(run_id)
+    except RunNotFound:
+        raise _not_found(run_id) from None
+
+
+def _not_found(run_id: str) -> click.ClickException:
+    return click.ClickException(
+        f"no run with id {run_id!r}: check the id, or list runs with 'continuum runs'"
+    )
+
+
+# -- worker --------------------------------------------------------------------------
+@cli.command()
+@database_option
+@app_option
+@click.option(
+    "--name",
+    default="default",
+    show_default=True,
+    help="The instance name the versions registry records for this node.",
+)
+@click.option("--node", help="This node's name.  [default: host:pid]")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Runs executing at once on this node.",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="How long a claim lasts without renewal; a dead node's runs are taken over after it.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks for due runs when no wakeup arrives.",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM/SIGINT, how long attempts in flight get to reach a safe point.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="Log from this level up (to stderr).",
+)
+def worker(  # noqa: PLR0917 - click passes every option
+    database: str,
+    app_paths: str | None,
+    name: str,
+    node: str | None,
+    concurrency: int,
+    lease_seconds: float,
+    poll_interval: float,
+    shutdown_timeout: float,
+    log_level: str,
+) -> None:
+    """Run a node that executes runs until SIGTERM or SIGINT.
+
+    On the first signal it stops claiming, lets attempts in flight reach a
+    safe point (an activity that is running finishes and is journaled), hands
+    their runs back for any node to resume, and exits 0. A second signal exits
+    at once (1): the runs it held are taken over when their leases expire.
+    Logs go to stderr.
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    modules = workflow_modules(app_paths)  # before the database: bad code writes nothing
+    app = Continuum(
+        name=name,
+        database=database,
+        workflow_modules=modules,
+        node=node,
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+        lease_seconds=lease_seconds,
+    )
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    try:
+        logger.info(
+            "booting node %s (instance %r): concurrency %d, lease %gs, poll every %gs",
+            app.node,
+            app.name,
+            concurrency,
+            lease_seconds,
+            poll_interval,
+        )
+        app.boot()
+        logger.info("booted on %s", app.store.url)
+        _log_versions(app)
+        logger.info("ready: dispatching until SIGTERM or SIGINT")
+        while not stop.wait(1.0):
+            pass
+        logger.info(
+            "shutting down: no new claims; attempts in flight get up to %gs to reach a safe point",
+            shutdown_timeout,
+        )
+    finally:
+        app.shutdown(shutdown_timeout)  # also after an error: hand back what this node holds
+        restore()
+    logger.info("node %s shut down", app.node)
+
+
+def _log_versions(app: Continuum) -> None:
+    known = sorted(app.versions.known())
+    if not known:
+        logger.warning("no workflow versions loaded: this node will run nothing")
+    for workflow, version_hash in known:
+        entrypoint = entrypoints.resolve(workflow, version_hash)
+        version = getattr(entrypoint, "version", "?")
+        logger.info("runs %s version %s (hash %s)", workflow, version, version_hash)
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM and SIGINT set `stop`; a second one exits at once. Returns a
+    function that puts the previous handlers back."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received = signal.Signals(signum).name
+        if not stop.is_set():
+            logger.info("%s received", received)
+            stop.set()
+            return
+        logger.warning(
+            "%s received again: exiting now; the runs this node holds are taken over "
+            "when their leases expire",
+            received,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
