@@ -220,7 +220,7 @@ def test_nodes_booting_at_once_on_an_empty_database(pg_url: str, spawn_worker: S
         database=pg_url, dispatch=False, workflow_modules=[proc_flows.Busy]
     ) as c:
         assert c.store.schema_version() == MIGRATIONS[-1].version
-        holders = {n for row in c.store.list_versions() for _, n, _ in row.loaded_by}
+        holders = {h.node for row in c.store.list_versions() for h in row.loaded_by}
         assert {f"boot{i}" for i in range(5)} <= holders
     for proc in procs:
         proc.send_signal(signal.SIGTERM)

@@ -12,10 +12,15 @@ import pytest
 
 from continuum.store import open_store
 from continuum.store.postgres import MIGRATIONS as PG_MIGRATIONS
+from continuum.store.postgres import Q as PG_QUERIES
 from continuum.store.sqlfile import load_queries
 from continuum.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from continuum.store.sqlite import Q as SQLITE_QUERIES
 from continuum.store.sqlite import _statements
+from tests.conftest import BACKENDS
 from tests.pgcluster import PostgresCluster
+
+needs_postgres = pytest.mark.skipif("postgres" not in BACKENDS, reason="PostgreSQL tests disabled")
 
 
 def _squash(sql: str | None) -> str:
@@ -77,10 +82,7 @@ def test_sqlite_migrations_reach_the_fresh_schema(tmp_path: Path) -> None:
     assert describe_sqlite(fresh)  # not two empty descriptions
 
 
-@pytest.mark.skipif(
-    "postgres" not in __import__("tests.conftest").conftest.BACKENDS,
-    reason="PostgreSQL tests disabled",
-)
+@needs_postgres
 def test_postgres_migrations_reach_the_fresh_schema(pg_cluster: PostgresCluster) -> None:
     fresh, migrated = pg_cluster.create_database(), pg_cluster.create_database()
     store = open_store(fresh)
@@ -112,3 +114,40 @@ def test_statements_go_out_without_their_comments(backend: str) -> None:
         assert not text.endswith(";"), name
         # psycopg caches its parsing of statements up to 4 KiB; ours must stay under
         assert len(text) < 4096, name
+
+
+def test_every_sqlite_query_compiles_on_its_own(tmp_path: Path) -> None:
+    """Each named query is one whole statement: SQLite compiles it (EXPLAIN runs nothing)."""
+    store = open_store(f"sqlite:///{tmp_path / 'q.db'}")
+    store.migrate()
+    store.close()
+    conn = sqlite3.connect(tmp_path / "q.db")
+    try:
+        for name, sql in SQLITE_QUERIES.items():
+            params = dict.fromkeys(re.findall(r":(\w+)", sql))
+            assert sqlite3.complete_statement(sql + ";"), name
+            conn.execute(f"EXPLAIN {sql}", params)
+    finally:
+        conn.close()
+
+
+@needs_postgres
+def test_every_postgres_query_parses_on_its_own(pg_cluster: PostgresCluster) -> None:
+    """Each named query is one whole statement the server parses and analyses alone:
+    prepared (not run) when it can be, else run in a transaction that is rolled back."""
+    url = pg_cluster.create_database()
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    with psycopg.connect(url) as conn:
+        for name, query in PG_QUERIES.items():
+            params = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", query)))
+            sql = query
+            for number, param in enumerate(params, 1):
+                sql = sql.replace(f"%({param})s", f"${number}")
+            if re.match(r"(WITH|SELECT|INSERT|UPDATE|DELETE)\b", sql):
+                conn.execute(f"PREPARE {name} AS {sql}".encode())
+            else:
+                assert not params, name
+                conn.execute(sql.encode())
+        conn.rollback()

@@ -9,8 +9,18 @@ import time
 import pytest
 
 from continuum.errors import LeaseLost, SchemaError, StoreError
-from continuum.store import JournalEntry, Lease, NewRun, Store, VersionRecord, open_store
-from continuum.store.base import Write
+from continuum.store import (
+    JournalEntry,
+    JournalKind,
+    Lease,
+    NewRun,
+    RunStatus,
+    Store,
+    VersionRecord,
+    Write,
+    WriteOutcome,
+    open_store,
+)
 from tests.conftest import raw_sql
 
 V1 = ("wf.Order", "aaaaaaaaaaaaaaaa")
@@ -29,15 +39,33 @@ def claim_one(store: Store, node: str = "n1", lease: float = 30.0, versions=(V1,
     return claims[0]
 
 
-def entry(seq: int, kind: str = "activity", name: str = "a", payload: object = None, **kw):
+def entry(
+    seq: int, kind: str = JournalKind.ACTIVITY, name: str = "a", payload: object = None, **kw
+):
     return JournalEntry(seq, kind, name, json.dumps(payload), **kw)
 
 
+def test_an_empty_database_is_at_schema_version_zero(backend_url: str) -> None:
+    store = open_store(backend_url)
+    try:
+        assert store.schema_version() == 0
+        store.migrate()
+        assert store.schema_version() > 0
+    finally:
+        store.close()
+
+
 def test_migrate_is_idempotent(store: Store, backend_url: str) -> None:
+    store.create_run(new_run("r"))
+    version, run = store.schema_version(), store.get_run("r")
     store.migrate()
-    other = open_store(backend_url)
-    other.migrate()
-    other.close()
+    other = open_store(backend_url)  # another node booting on the same database
+    try:
+        other.migrate()
+        assert other.schema_version() == store.schema_version() == version > 0
+        assert other.get_run("r") == store.get_run("r") == run is not None
+    finally:
+        other.close()
 
 
 def test_create_is_idempotent_on_run_id(store: Store) -> None:
@@ -45,7 +73,7 @@ def test_create_is_idempotent_on_run_id(store: Store) -> None:
     again, created_again = store.create_run(new_run("r1", V2))
     assert created and not created_again
     assert again == first
-    assert first.status == "pending" and first.version_hash == V1[1]
+    assert first.status == RunStatus.PENDING and first.version_hash == V1[1]
     assert json.loads(first.input_json or "null") == {"id": "r1"}
 
 
@@ -67,7 +95,7 @@ def test_claim_takes_only_known_versions_and_leases_them(store: Store) -> None:
     claims = store.claim_runs("n1", limit=10, lease_seconds=30, versions=[V1], known=True)
     assert [c.run.run_id for c in claims] == ["known"]
     claim = claims[0]
-    assert claim.run.status == "running" and claim.run.lease_owner == "n1"
+    assert claim.run.status == RunStatus.RUNNING and claim.run.lease_owner == "n1"
     assert claim.lease == Lease("known", "n1", claim.run.lease_token, claim.run.lease_nonce)
     assert abs(claim.db_now - store.now()) < 5
     # a leased run is not claimed again while its lease lasts
@@ -145,14 +173,14 @@ def test_renew_extends_the_lease(store: Store) -> None:
 def test_journal_rows_are_replaced_in_place_and_read_in_order(store: Store) -> None:
     store.create_run(new_run("r"))
     claim = claim_one(store)
-    store.record(claim.lease, [entry(1, "timer", "sleep", {"fire_at": 1}), entry(0)])
-    store.record(claim.lease, [entry(2, "activity_retry", "b", {"attempt": 1})])
-    store.record(claim.lease, [entry(2, "activity", "b", {"result": 2})])
+    store.record(claim.lease, [entry(1, JournalKind.TIMER, "sleep", {"fire_at": 1}), entry(0)])
+    store.record(claim.lease, [entry(2, JournalKind.ACTIVITY_RETRY, "b", {"attempt": 1})])
+    store.record(claim.lease, [entry(2, JournalKind.ACTIVITY, "b", {"result": 2})])
     history = store.load_history("r")
     assert [(e.seq, e.kind) for e in history.entries] == [
-        (0, "activity"),
-        (1, "timer"),
-        (2, "activity"),
+        (0, JournalKind.ACTIVITY),
+        (1, JournalKind.TIMER),
+        (2, JournalKind.ACTIVITY),
     ]
     assert json.loads(history.entries[2].payload_json or "") == {"result": 2}
 
@@ -173,7 +201,7 @@ def test_suspend_until_a_time(store: Store) -> None:
     claim = claim_one(store)
     store.suspend(claim.lease, [], wake_at=store.now() + 0.15, wake_on_signals=[])
     run = store.get_run("r")
-    assert run is not None and run.status == "suspended" and run.lease_owner is None
+    assert run is not None and run.status == RunStatus.SUSPENDED and run.lease_owner is None
     assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
     due_in = store.next_due_in([V1])
     assert due_in is not None and 0 < due_in <= 0.15
@@ -190,25 +218,10 @@ def test_signal_wakes_a_suspended_run_and_is_consumed_once(store: Store) -> None
     claim = claim_one(store)
     [signal] = store.load_history("r").pending_signals
     assert (signal.name, signal.payload_json) == ("go", '{"x":1}')
-    store.record(claim.lease, [entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)])
+    store.record(
+        claim.lease, [entry(0, JournalKind.SIGNAL, "go", {}, consumes_signal=signal.signal_id)]
+    )
     assert store.load_history("r").pending_signals == []
-
-
-def test_signal_sent_while_running_is_not_lost_at_suspension(store: Store) -> None:
-    store.create_run(new_run("r"))
-    claim = claim_one(store)
-    store.send_signal("r", "go", "null")  # arrives while the attempt runs
-    store.send_signal("r", "other", "null")
-    store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
-    assert len(store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True)) == 1
-
-
-def test_unrelated_pending_signal_does_not_make_a_run_due(store: Store) -> None:
-    store.create_run(new_run("r"))
-    store.send_signal("r", "other", "null")  # before the attempt: the claim clears its mark
-    claim = claim_one(store)
-    store.suspend(claim.lease, [], wake_at=None, wake_on_signals=["go"])
-    assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
 
 
 def test_any_signal_during_an_attempt_wakes_the_run_once_after_it(store: Store) -> None:
@@ -227,10 +240,12 @@ def test_a_taken_signal_cannot_be_taken_again(store: Store) -> None:
     store.send_signal("r", "go", "1")
     claim = claim_one(store)
     [signal] = store.load_history("r").pending_signals
-    take = entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)
+    take = entry(0, JournalKind.SIGNAL, "go", {}, consumes_signal=signal.signal_id)
     store.record(claim.lease, [take])
     with pytest.raises(StoreError, match="already consumed"):
-        store.record(claim.lease, [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)])
+        store.record(
+            claim.lease, [entry(1, JournalKind.SIGNAL, "go", {}, consumes_signal=signal.signal_id)]
+        )
     assert [e.seq for e in store.load_history("r").entries] == [0]  # nothing of it written
 
 
@@ -255,20 +270,22 @@ def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
     }
     store.send_signal("wakes", "go", "2")  # after the claim: pending, and it marks the run
     [signal] = store.load_history("taken").pending_signals
-    take = entry(0, "signal", "go", {}, consumes_signal=signal.signal_id)
+    take = entry(0, JournalKind.SIGNAL, "go", {}, consumes_signal=signal.signal_id)
     store.record(claims["taken"].lease, [take])
     stale = Lease("stale", "n1", claims["stale"].lease.token + 1, claims["stale"].lease.nonce)
     outcomes = store.apply_writes(
         [
             Write(claims["record"].lease, [entry(0), entry(1)]),
             Write(stale, [entry(0)]),
-            Write(claims["finish"].lease, [entry(0)], "completed", output_json='"done"'),
-            Write(claims["suspend"].lease, [entry(0)], "suspended", wake_on_signals=["go"]),
+            Write(claims["finish"].lease, [entry(0)], WriteOutcome.COMPLETED, output_json='"done"'),
+            Write(
+                claims["suspend"].lease, [entry(0)], WriteOutcome.SUSPENDED, wake_on_signals=["go"]
+            ),
             Write(
                 claims["taken"].lease,
-                [entry(1, "signal", "go", {}, consumes_signal=signal.signal_id)],
+                [entry(1, JournalKind.SIGNAL, "go", {}, consumes_signal=signal.signal_id)],
             ),
-            Write(claims["wakes"].lease, [], "suspended", wake_at=None, wake_on_signals=["go"]),
+            Write(claims["wakes"].lease, [], WriteOutcome.SUSPENDED, wake_on_signals=["go"]),
         ]
     )
     assert outcomes[5] is None
@@ -286,12 +303,12 @@ def test_one_batch_of_writes_keeps_each_outcome_apart(store: Store) -> None:
     }
     statuses = {run_id: store.get_run(run_id).status for run_id in claims}  # type: ignore[union-attr]
     assert statuses == {
-        "record": "running",
-        "stale": "running",
-        "finish": "completed",
-        "suspend": "suspended",
-        "taken": "running",
-        "wakes": "suspended",
+        "record": RunStatus.RUNNING,
+        "stale": RunStatus.RUNNING,
+        "finish": RunStatus.COMPLETED,
+        "suspend": RunStatus.SUSPENDED,
+        "taken": RunStatus.RUNNING,
+        "wakes": RunStatus.SUSPENDED,
     }
     assert store.get_run("finish").output_json == '"done"'  # type: ignore[union-attr]
     # the run with its signal waiting is due at once; the other waits for one
@@ -323,7 +340,7 @@ def test_concurrent_writers_all_land(store: Store) -> None:
         thread.join(30)
     assert errors == []
     for run_id in ids:
-        assert store.get_run(run_id).status == "completed"  # type: ignore[union-attr]
+        assert store.get_run(run_id).status == RunStatus.COMPLETED  # type: ignore[union-attr]
         assert [e.seq for e in store.load_history(run_id).entries] == list(range(6))
 
 
@@ -344,14 +361,14 @@ def test_finish_takes_only_an_end_status(store: Store) -> None:
     claim = claim_one(store)
     with pytest.raises(ValueError, match="completed or failed"):
         store.finish(claim.lease, [], status="suspended", output_json=None, error_json=None)
-    assert store.get_run("r").status == "running"  # type: ignore[union-attr]
+    assert store.get_run("r").status == RunStatus.RUNNING  # type: ignore[union-attr]
 
 
 def test_cancel_revokes_the_lease(store: Store) -> None:
     store.create_run(new_run("r"))
     claim = claim_one(store)
     cancelled = store.cancel_run("r")
-    assert cancelled is not None and cancelled.status == "cancelled"
+    assert cancelled is not None and cancelled.status == RunStatus.CANCELLED
     with pytest.raises(LeaseLost):
         store.record(claim.lease, [entry(0)])
     assert store.cancel_run("r") is None
@@ -363,12 +380,12 @@ def test_release_makes_the_run_due_again_after_a_delay(store: Store) -> None:
     claim = claim_one(store)
     store.release(claim.lease, delay=0.15)
     run = store.get_run("r")
-    assert run is not None and run.status == "suspended" and run.lease_owner is None
+    assert run is not None and run.status == RunStatus.SUSPENDED and run.lease_owner is None
     assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
     time.sleep(0.2)
     again = claim_one(store)
     store.release(claim.lease, delay=0)  # a stale token does nothing
-    assert store.get_run("r").status == "running"  # type: ignore[union-attr]
+    assert store.get_run("r").status == RunStatus.RUNNING  # type: ignore[union-attr]
     assert again.lease.token > claim.lease.token
 
 
@@ -379,20 +396,20 @@ def test_versions_registry_and_stuck_runs(store: Store, backend_url: str) -> Non
     _force_status(backend_url, "other", "stuck_unknown_version")
     record = VersionRecord(V1[0], V1[1], 3, "app.flows", "Order.V_aaaaaaaaaaaaaaaa")
     assert store.register_versions("orders", "node-a", [record]) == 1
-    assert store.get_run("stuck").status == "suspended"  # type: ignore[union-attr]
-    assert store.get_run("other").status == "stuck_unknown_version"  # type: ignore[union-attr]
+    assert store.get_run("stuck").status == RunStatus.SUSPENDED  # type: ignore[union-attr]
+    assert store.get_run("other").status == RunStatus.STUCK_UNKNOWN_VERSION  # type: ignore[union-attr]
     assert len(store.claim_runs("n", limit=5, lease_seconds=30, versions=[V1], known=True)) == 1
     store.register_versions("orders", "node-b", [record])
     [row] = store.list_versions()
     assert (row.workflow, row.version_hash, row.version, row.module) == (*V1, 3, "app.flows")
     assert row.first_seen_at <= row.last_seen_at
-    assert sorted((i, n) for i, n, _ in row.loaded_by) == [
+    assert sorted((h.instance, h.node) for h in row.loaded_by) == [
         ("orders", "node-a"),
         ("orders", "node-b"),
     ]
     store.unregister_node("orders", "node-a")
     [row] = store.list_versions()
-    assert [(i, n) for i, n, _ in row.loaded_by] == [("orders", "node-b")]
+    assert [(h.instance, h.node) for h in row.loaded_by] == [("orders", "node-b")]
 
 
 def test_a_newer_schema_is_refused(store: Store, backend_url: str) -> None:
@@ -445,12 +462,12 @@ def test_a_claim_the_database_lost_can_never_write(
     assert isinstance(outcomes[0], LeaseLost) and outcomes[1] is None
 
     run = store.get_run("r")
-    assert run is not None and run.status == "running"
+    assert run is not None and run.status == RunStatus.RUNNING
     assert (run.lease_owner, run.lease_token) == (next_node, current.lease.token)
     [written] = store.load_history("r").entries
     assert json.loads(written.payload_json or "null") == {"result": "current"}
     store.finish(current.lease, [], status="completed", output_json='"ok"', error_json=None)
-    assert store.get_run("r").status == "completed"  # type: ignore[union-attr]
+    assert store.get_run("r").status == RunStatus.COMPLETED  # type: ignore[union-attr]
 
 
 def test_signal_delivery_ids_drop_repeats(store: Store) -> None:

@@ -175,7 +175,7 @@ def test_boot_registers_versions_durably(make_app: MakeApp) -> None:
     rows = {(r.workflow, r.version_hash): r for r in app.store.list_versions()}
     row = rows[(flows.ThreeSteps.workflow, flows.ThreeSteps.version_hash)]
     assert row.version == 1 and row.qualname.startswith("ThreeSteps.V_")
-    assert [(i, n) for i, n, _ in row.loaded_by] == [("orders", "node-a")]
+    assert [(h.instance, h.node) for h in row.loaded_by] == [("orders", "node-a")]
     assert (Other.workflow, Other.version_hash) not in rows
     app.shutdown()
     client = make_app(name="reader", dispatch=False, workflow_modules=[Other])

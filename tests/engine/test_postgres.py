@@ -104,12 +104,67 @@ def test_a_pool_of_your_own(pg_url: str, autocommit: bool) -> None:
         pool.close()
 
 
-def test_an_unreachable_server_is_a_clear_error() -> None:
+def test_a_server_that_is_down_is_unavailable_after_the_connect_timeout() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
     started = time.monotonic()
-    with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL"):
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL") as caught:
         continuum.Continuum(database=url).boot()
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 3
+    assert "Connection refused" in str(caught.value)  # what libpq said, not only that it failed
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+
+# Settings that no retry can fix fail at once with what the server (or libpq) said,
+# however long the connect timeout.
+WRONG_SETTINGS = {
+    "no such database": ("postgres@{host}/nosuchdb", 'database "nosuchdb" does not exist'),
+    "no such role": ("nosuchrole@{host}/postgres", 'role "nosuchrole" does not exist'),
+    "bad sslmode": ("postgres@{host}/postgres?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+    "SSL the server lacks": (
+        "postgres@{host}/postgres?sslmode=require",
+        "server does not support SSL, but SSL was required",
+    ),
+    "a port that is not a number": (
+        "postgres@127.0.0.1:notaport/postgres",
+        'invalid integer value "notaport" for connection option "port"',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_SETTINGS)
+def test_wrong_settings_fail_at_once_with_the_servers_message(
+    pg_cluster: PostgresCluster, case: str
+) -> None:
+    path, message = WRONG_SETTINGS[case]
+    url = "postgresql://" + path.format(host=f"127.0.0.1:{pg_cluster.port}")
+    url += ("&" if "?" in url else "?") + "connect_timeout=30"
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match="refused the connection") as caught:
+        open_store(url)
+    assert time.monotonic() - started < 2
+    assert message in str(caught.value)
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+
+def test_a_wrong_password_fails_at_once() -> None:
+    cluster = PostgresCluster().start()
+    try:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE ROLE guarded LOGIN PASSWORD 'right'")
+        hba = cluster.data / "pg_hba.conf"
+        hba.write_text("host all guarded 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        url = f"postgresql://guarded:wrong@127.0.0.1:{cluster.port}/postgres?connect_timeout=30"
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError, match="password authentication failed") as caught:
+            open_store(url)
+        assert time.monotonic() - started < 2
+        assert "wrong" not in str(caught.value)  # the password is not repeated
+        store = open_store(url.replace(":wrong@", ":right@"))
+        store.close()
+    finally:
+        cluster.remove()
 
 
 def test_bad_url_and_driver_errors_are_continuum_errors(pg_url: str) -> None:
@@ -333,25 +388,27 @@ def test_a_write_postgres_rejects_leaves_its_batch_untouched(pg_url: str) -> Non
     store.close()
 
 
+def prepared(conn: psycopg.Connection, name: str) -> str:
+    """PREPARE query `name`, each parameter typed by the cast it carries; returns an
+    EXECUTE of it with every parameter NULL."""
+    query = Q[name]
+    casts = dict(re.findall(r"%\((\w+)\)s::([\w\[\]]+)", query))
+    for number, param in enumerate(casts, 1):
+        query = query.replace(f"%({param})s", f"${number}")
+    assert "%(" not in query, f"{name}: a parameter without a cast"
+    conn.execute(f"PREPARE {name} ({', '.join(casts.values())}) AS {query}")
+    return f"EXECUTE {name} ({', '.join(['NULL'] * len(casts))})"
+
+
 @pytest.mark.parametrize("analyzed", [False, True])
 def test_attempt_writes_and_renewals_probe_the_key_however_big_the_table(
     pg_url: str, analyzed: bool
 ) -> None:
-    """The batch's JSON looks like 100 rows to the planner; the plan must still be
+    """The unnested arrays look like 100 rows to the planner; the plan must still be
     key probes, with or without statistics, not a scan of every leased run."""
     store = open_store(pg_url)
     store.migrate()
     store.close()
-    statements = {
-        "write_batch": (
-            "text, text, text[], bigint[]",
-            ["writes", "entries", "run_ids", "signal_ids"],
-        ),
-        "renew_leases": (
-            "float8, text[], bigint[], bigint[], text[]",
-            ["lease_seconds", "ids", "tokens", "nonces", "nodes"],
-        ),
-    }
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO continuum_runs (id, workflow, version_hash, version, status, "
@@ -362,13 +419,9 @@ def test_attempt_writes_and_renewals_probe_the_key_however_big_the_table(
         if analyzed:
             conn.execute("ANALYZE")
         conn.execute("SET plan_cache_mode = force_generic_plan")
-        for name, (types, params) in statements.items():
-            query = Q[name]
-            for number, param in enumerate(params, 1):
-                query = query.replace(f"%({param})s", f"${number}")
-            conn.execute(f"PREPARE {name} ({types}) AS {query}")
-            nulls = ", ".join(["NULL"] * len(params))
-            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN EXECUTE {name} ({nulls})"))
+        for name in ("attempt_writes", "renew_leases"):
+            execute = prepared(conn, name)
+            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {execute}"))
             assert "Seq Scan on continuum_runs" not in plan, plan
             assert set(re.findall(r"continuum_runs_\w+", plan)) == {"continuum_runs_pkey"}, plan
 

@@ -1,4 +1,7 @@
-"""The Store interface and the values that cross it.
+"""The Store interface, and the states and frozen values that cross it.
+
+`Store` is an interface and nothing else: no state, no constructor to call.
+Whether a backend batches attempt writes (`group_commit`) is its own business.
 
 Times are seconds since the epoch on the database's clock. Every write made on
 behalf of an attempt takes its `Lease` and is refused with `LeaseLost` unless,
@@ -16,178 +19,69 @@ holds the lost lease can never write again.
 
 from __future__ import annotations
 
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import ClassVar
 
 from continuum.errors import ContinuumError
-from continuum.store.group_commit import GroupCommit
-
-VersionKey = tuple[str, str]
-
-# What became of a signal: kept for the run, dropped as a repeated delivery,
-# refused because the run has ended, or refused because there is no such run.
-SignalOutcome = Literal["sent", "duplicate", "ended", "missing"]
-
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-STATUSES = frozenset(
-    {"pending", "running", "suspended", "stuck_unknown_version", *TERMINAL_STATUSES}
+from continuum.store.values import (
+    STATUSES,
+    TERMINAL_STATUSES,
+    Claim,
+    History,
+    JournalEntry,
+    JournalKind,
+    Lease,
+    NewRun,
+    PatchUsage,
+    RunRecord,
+    RunStatus,
+    SignalOutcome,
+    SignalRecord,
+    VersionHolder,
+    VersionKey,
+    VersionRecord,
+    VersionRow,
+    Versions,
+    VersionUsage,
+    Write,
+    WriteOutcome,
+    new_lease_nonce,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class NewRun:
-    run_id: str
-    workflow: str
-    version_hash: str
-    version: int
-    input_json: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    run_id: str
-    workflow: str
-    version_hash: str
-    version: int
-    status: str
-    input_json: str | None
-    output_json: str | None
-    error_json: str | None
-    created_at: float
-    updated_at: float
-    available_at: float | None = None
-    lease_owner: str | None = None
-    lease_token: int = 0
-    lease_expires_at: float | None = None
-    lease_nonce: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """Proof of a claim: writes are accepted only while it is current.
-
-    `token` counts the run's claims; `nonce` is drawn at random by the claim
-    that made this lease (see the module docstring). The fence compares both.
-    """
-
-    run_id: str
-    node: str
-    token: int
-    nonce: int
-
-    @classmethod
-    def of(cls, run: RunRecord) -> Lease:
-        """The lease a run's row records (right after the claim that made it)."""
-        if run.lease_owner is None:
-            raise ValueError(f"run {run.run_id} is not leased")
-        return cls(run.run_id, run.lease_owner, run.lease_token, run.lease_nonce)
-
-
-def new_lease_nonce() -> int:
-    """A claim's nonce: random, so no other claim can draw it again."""
-    return secrets.randbits(63)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    run: RunRecord
-    lease: Lease
-    db_now: float  # the database clock when the claim was made
-    fresh: bool = False  # the run never ran before this claim: it has no journal to read
-
-
-class JournalEntry(NamedTuple):
-    """One journal row: the durable state of the primitive call at position `seq`.
-
-    Writing an entry at an existing `seq` replaces it (a step that was waiting
-    reaches its outcome). `consumes_signal` marks a signal as taken by this row
-    in the same transaction. `load_history` leaves `recorded_at` at 0: replay
-    does not need it, and reading it is a measurable share of a resume. A named
-    tuple rather than a dataclass: replay builds one per journaled event, and
-    this is the cheapest immutable value to build.
-    """
-
-    seq: int
-    kind: str
-    name: str
-    payload_json: str | None
-    consumes_signal: int | None = None
-    recorded_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRecord:
-    signal_id: int
-    name: str
-    payload_json: str | None
-    sent_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """Everything an attempt needs to replay: read in one go, never per event."""
-
-    entries: Sequence[JournalEntry]
-    pending_signals: Sequence[SignalRecord]
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One attempt write: journal entries and what becomes of the run, under a lease.
-
-    `outcome` is "record" (the run keeps running), "suspended", "completed" or
-    "failed". Entries hold at most one row per `seq` (the store keeps the last).
-    """
-
-    lease: Lease
-    entries: Sequence[JournalEntry]
-    outcome: str = "record"
-    output_json: str | None = None
-    error_json: str | None = None
-    wake_at: float | None = None
-    wake_on_signals: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRecord:
-    workflow: str
-    version_hash: str
-    version: int
-    module: str
-    qualname: str
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRow:
-    workflow: str
-    version_hash: str
-    version: int
-    module: str
-    qualname: str
-    first_seen_at: float
-    last_seen_at: float
-    loaded_by: tuple[tuple[str, str, float], ...] = field(default=())  # (instance, node, last_seen)
+__all__ = [
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "Claim",
+    "History",
+    "JournalEntry",
+    "JournalKind",
+    "Lease",
+    "NewRun",
+    "PatchUsage",
+    "RunRecord",
+    "RunStatus",
+    "SignalOutcome",
+    "SignalRecord",
+    "Store",
+    "VersionHolder",
+    "VersionKey",
+    "VersionRecord",
+    "VersionRow",
+    "VersionUsage",
+    "Versions",
+    "Write",
+    "WriteOutcome",
+    "new_lease_nonce",
+]
 
 
 class Store(ABC):
-    """What the engine needs from a database. Implementations are thread-safe.
-
-    Subclasses call `super().__init__()`: attempt writes from many threads go
-    through one `GroupCommit`, which hands them to `apply_writes` in batches.
-    """
+    """What the engine needs from a database. Implementations are thread-safe. `url`
+    names the database (no password); `notifies`: does `listen` deliver (else poll)."""
 
     url: str
-
-    # How many batches of attempt writes may be written at once.
-    write_batches_in_flight = 1
-
-    def __init__(self) -> None:
-        self._group_commit = GroupCommit(
-            self.apply_writes, max_in_flight=self.write_batches_in_flight
-        )
+    notifies: ClassVar[bool]
 
     # -- lifecycle -----------------------------------------------------------------
     @abstractmethod
@@ -205,20 +99,16 @@ class Store(ABC):
     def schema_version(self) -> int:
         """The latest applied migration (0 for an empty database)."""
 
-    # Whether `listen` delivers what other processes do (else callers poll).
-    notifies = False
-
+    @abstractmethod
     def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
         """Subscribe to what other processes do; returns a function that stops listening.
 
-        Topics: "wakeup" (a run became due; payload empty) and "settled" (a run
-        ended; payload the JSON array [id, status, output, error], or [id] alone
-        when the outcome is too big to send). After a lost connection each handler
-        is called with an empty payload: anything may have happened meanwhile.
-        Handlers run on a listener thread and must be quick. Backends without
-        notifications rely on polling and return a no-op.
+        Topics: "wakeup" (a run became due; payload empty) and "settled" (a run ended;
+        payload the JSON array [id, status, output, error], or [id] when too big to
+        send). After a lost connection each handler is called with an empty payload:
+        anything may have happened meanwhile. Handlers run on a listener thread and
+        must be quick. Backends without notifications return a function that does nothing.
         """
-        return lambda: None
 
     # -- runs ----------------------------------------------------------------------
     @abstractmethod
@@ -235,8 +125,15 @@ class Store(ABC):
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     @abstractmethod
-    def list_runs(self, *, status: str | None, workflow: str | None, limit: int) -> list[RunRecord]:
-        """Newest first."""
+    def list_runs(
+        self,
+        *,
+        status: str | None,
+        workflow: str | None,
+        limit: int,
+        version_hash: str | None = None,
+    ) -> list[RunRecord]:
+        """Newest first; each filter given narrows the list."""
 
     @abstractmethod
     def cancel_run(self, run_id: str) -> RunRecord | None:
@@ -257,13 +154,7 @@ class Store(ABC):
     # -- dispatch ------------------------------------------------------------------
     @abstractmethod
     def claim_runs(
-        self,
-        node: str,
-        *,
-        limit: int,
-        lease_seconds: float,
-        versions: Sequence[VersionKey],
-        known: bool,
+        self, node: str, *, limit: int, lease_seconds: float, versions: Versions, known: bool
     ) -> list[Claim]:
         """Lease up to `limit` due runs, oldest due first.
 
@@ -276,7 +167,7 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def next_due_in(self, versions: Sequence[VersionKey]) -> float | None:
+    def next_due_in(self, versions: Versions) -> float | None:
         """Seconds until the next run among `versions` becomes due (<= 0: now)."""
 
     @abstractmethod
@@ -292,14 +183,20 @@ class Store(ABC):
         """Make `writes` durable in one transaction, each fenced by its own lease.
 
         Returns, per write, None when it was written, or the error that refused
-        it and left nothing of it: `LeaseLost`, or `StoreError` when a signal it
-        takes was already consumed. Raises only when the transaction as a whole
-        failed, which keeps none of them.
+        it and left nothing of it: `LeaseLost`; `StoreError` when a signal it
+        takes was already consumed; `SerializationError` when a value it carries
+        is not JSON (`Write.malformed`). Raises only when the transaction as a
+        whole failed, which keeps none of them.
         """
+
+    @abstractmethod
+    def submit(self, write: Write) -> None:
+        """Make one write durable as `apply_writes` would, alone or batched with writes
+        of other threads; raise what refused it. `record`, `suspend` and `finish` call it."""
 
     def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
         """Write journal entries; the run keeps running."""
-        self._group_commit.submit(Write(lease, entries))
+        self.submit(Write(lease, entries))
 
     def suspend(
         self,
@@ -314,8 +211,9 @@ class Store(ABC):
         The run becomes due at `wake_at`, or at once when a pending signal named
         in `wake_on_signals` is already there (a signal sent while it ran).
         """
-        self._group_commit.submit(
-            Write(lease, entries, "suspended", wake_at=wake_at, wake_on_signals=wake_on_signals)
+        outcome = WriteOutcome.SUSPENDED
+        self.submit(
+            Write(lease, entries, outcome, wake_at=wake_at, wake_on_signals=wake_on_signals)
         )
 
     def finish(
@@ -328,11 +226,10 @@ class Store(ABC):
         error_json: str | None,
     ) -> None:
         """Write entries and end the run `completed` or `failed`."""
-        if status not in ("completed", "failed"):
+        if status not in (WriteOutcome.COMPLETED, WriteOutcome.FAILED):
             raise ValueError(f"a run finishes completed or failed, not {status!r}")
-        self._group_commit.submit(
-            Write(lease, entries, status, output_json=output_json, error_json=error_json)
-        )
+        outcome = WriteOutcome(status)
+        self.submit(Write(lease, entries, outcome, output_json=output_json, error_json=error_json))
 
     @abstractmethod
     def release(self, lease: Lease, *, delay: float) -> None:
@@ -344,9 +241,49 @@ class Store(ABC):
 
     # -- versions registry -----------------------------------------------------------
     @abstractmethod
-    def register_versions(self, instance: str, node: str, versions: Sequence[VersionRecord]) -> int:
-        """Upsert versions and this node's hold on them; set `stuck_unknown_version`
-        runs of these versions back to `suspended` and due. Returns how many."""
+    def register_versions(
+        self,
+        instance: str,
+        node: str,
+        versions: Sequence[VersionRecord],
+        *,
+        dispatching: bool = True,
+    ) -> int:
+        """Upsert versions (keeping a source already stored when none is given) and this
+        node's hold on them; set `stuck_unknown_version` runs of these versions back to
+        `suspended` and due. Returns how many."""
+
+    @abstractmethod
+    def version_source(self, workflow: str, version_hash: str) -> str | None:
+        """The class source the registry keeps for a version, if any."""
+
+    @abstractmethod
+    def version_usage(self) -> list[VersionUsage]:
+        """Runs per version and status, with the oldest live run: one grouped read."""
+
+    @abstractmethod
+    def patch_usage(self) -> list[PatchUsage]:
+        """Per workflow and patch id any of its runs recorded: live runs with and without."""
+
+    @abstractmethod
+    def delete_versions(self, versions: Versions) -> list[VersionKey]:
+        """Remove registry rows (and their holders) of versions no live run is pinned to;
+        returns those removed. A version a live run needs is left, whatever was asked."""
+
+    @abstractmethod
+    def repin_run(
+        self,
+        run_id: str,
+        *,
+        from_hash: str,
+        to_hash: str,
+        to_version: int,
+        lease_token: int,
+        updated_at: float,
+    ) -> bool:
+        """Pin a suspended run to another version of its workflow, only if it is still
+        as it was read (same hash, status, lease token and updated_at): a concurrent
+        claim, signal or cancel wins. Returns whether it was re-pinned."""
 
     @abstractmethod
     def unregister_node(self, instance: str, node: str) -> None:

@@ -8,6 +8,10 @@ its own at once. Writers arriving while every batch is taken queue up; when a
 batch commits, the first of them leads the next, with everything queued behind
 it, in one transaction. A writer alone never waits for anyone.
 
+A policy a backend uses, not part of the Store interface: a backend that
+wants it holds one `GroupCommit` over its `apply_writes` and routes
+`Store.submit` (so `record`, `suspend` and `finish`) through it.
+
 Each write keeps its own outcome: the backend fences every write by its own
 lease inside the shared transaction and reports per write. If the batch as a
 whole fails for a reason other than the database being unreachable (a value one

@@ -13,9 +13,15 @@ DEFAULT_DATABASE = "sqlite:///continuum.db"
 def open_store(database: object = None, *, max_connections: int = 10) -> Store:
     """Open the store for a URL: `sqlite:///path.db`, `sqlite:///:memory:`,
     `postgresql://...`, or a `psycopg_pool.ConnectionPool` of your own.
-    None means `CONTINUUM_DATABASE_URL`, else the embedded default in the working directory."""
+    None means `CONTINUUM_DATABASE_URL`, else the embedded default in the working directory;
+    an empty string is refused rather than read as None."""
     if type(database).__name__ == "ConnectionPool":
         return _postgres(database, max_connections)
+    if isinstance(database, str) and not database.strip():
+        raise ConfigurationError(
+            "database= is empty: give a URL such as 'sqlite:///app.db', or leave it out "
+            f"for CONTINUUM_DATABASE_URL or the default {DEFAULT_DATABASE!r}"
+        )
     url = database or os.environ.get("CONTINUUM_DATABASE_URL") or DEFAULT_DATABASE
     if not isinstance(url, str):
         raise ConfigurationError(

@@ -3,9 +3,9 @@
     -- name: get_run
     SELECT ... WHERE id = :run_id;
 
-A line `-- include: other` is replaced by the named query `other` (defined
-earlier in the file), so a fragment two statements share is written once.
-Each backend keeps all of its SQL in one such file, read once at import.
+Every entry is one whole statement that a SQL tool could run on its own (a
+test prepares each against a real database). Each backend keeps all of its SQL
+in one such file, read once at import.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from importlib import resources
 from continuum.errors import SchemaError
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
-_INCLUDE = re.compile(r"^[ \t]*--\s*include:\s*(\w+)\s*$", re.MULTILINE)
 
 
 def load_queries(package: str, filename: str) -> dict[str, str]:
@@ -28,7 +27,7 @@ def load_queries(package: str, filename: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise RuntimeError(f"query {name!r} is defined twice in {package}/{filename}")
-        queries[name] = _compact(_INCLUDE.sub(lambda m: queries[m[1]], body))
+        queries[name] = _compact(body)
     return queries
 
 

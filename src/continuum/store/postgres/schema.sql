@@ -68,6 +68,8 @@ CREATE TABLE continuum_workflow_versions (
     qualname text NOT NULL,
     first_seen_at timestamptz NOT NULL,
     last_seen_at timestamptz NOT NULL,
+    -- the class statement, for versions restore and diff
+    source text,
     PRIMARY KEY (workflow, version_hash)
 );
 
@@ -78,7 +80,14 @@ CREATE TABLE continuum_workflow_version_nodes (
     node text NOT NULL,
     loaded_at timestamptz NOT NULL,
     last_seen_at timestamptz NOT NULL,
+    -- it executes runs (a client with dispatch=False does not)
+    dispatching boolean NOT NULL DEFAULT true,
+    -- it has the version from a frozen file
+    frozen boolean NOT NULL DEFAULT false,
     PRIMARY KEY (workflow, version_hash, instance, node),
     FOREIGN KEY (workflow, version_hash)
         REFERENCES continuum_workflow_versions (workflow, version_hash) ON DELETE CASCADE
 );
+
+-- Patch markers, for the drain report's patch usage.
+CREATE INDEX continuum_journal_patches ON continuum_journal (name, run_id) WHERE kind = 'patch';

@@ -14,6 +14,13 @@ SELECT version FROM continuum_schema_migrations ORDER BY version;
 -- name: record_migration
 INSERT INTO continuum_schema_migrations (version, name) VALUES (:version, :name);
 
+-- name: has_migrations_table
+-- An empty database has none yet: its schema version is 0.
+SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'continuum_schema_migrations';
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM continuum_schema_migrations;
+
 -- name: insert_run
 -- A new run, pending and due; or, with :lease_to, already leased to the node
 -- that started it (it runs the run itself, with no separate claim).
@@ -21,7 +28,7 @@ INSERT INTO continuum_runs
     (id, workflow, version_hash, version, status, input, available_at, lease_owner,
      lease_token, lease_nonce, lease_expires_at, created_at, updated_at)
 VALUES (:run_id, :workflow, :version_hash, :version,
-        CASE WHEN :lease_to IS NULL THEN 'pending' ELSE 'running' END, :input,
+        CASE WHEN :lease_to IS NULL THEN 'pending' ELSE 'running' END, :input_json,
         CASE WHEN :lease_to IS NULL THEN :now END, :lease_to,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE 1 END,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE :nonce END,
@@ -35,6 +42,7 @@ SELECT * FROM continuum_runs WHERE id = :run_id;
 -- name: list_runs
 SELECT * FROM continuum_runs
 WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
+  AND (:version_hash IS NULL OR version_hash = :version_hash)
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -107,8 +115,8 @@ WHERE status = 'running' AND lease_expires_at > :now
 RETURNING id, lease_token, lease_nonce;
 
 -- name: fence
--- The write lock is held from BEGIN IMMEDIATE, so nothing can change the run
--- between this check and the writes that follow it.
+-- Every attempt write starts here. The write lock is held from BEGIN IMMEDIATE,
+-- so nothing can change the run between this check and the writes that follow it.
 SELECT 1 FROM continuum_runs
 WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running'
   AND lease_expires_at > :now;
@@ -132,24 +140,25 @@ SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
 UPDATE continuum_signals SET consumed_seq = :seq
 WHERE id = :signal_id AND run_id = :run_id AND consumed_seq IS NULL;
 
--- name: suspend
+-- name: stop
+-- The attempt stops, after `fence` under the same write lock: the run ends
+-- (:outcome 'completed' or 'failed', with :output or :error) or is suspended. A
+-- suspension is due at :wake_at, or at once when a signal named in :wake_on (a JSON
+-- array) is pending, or when any signal arrived during the attempt (available_at,
+-- set by wake_for_signal and cleared by claims). Signals this write takes are
+-- consumed by then, so they do not count.
 UPDATE continuum_runs
-SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL, updated_at = :now,
-    available_at = CASE
+SET status = :outcome, output = :output, error = :error, lease_owner = NULL,
+    lease_expires_at = NULL, updated_at = :now,
+    available_at = CASE WHEN :outcome = 'suspended' THEN CASE
         WHEN available_at IS NOT NULL OR EXISTS (
             SELECT 1 FROM continuum_signals
             WHERE run_id = :run_id AND consumed_seq IS NULL
-              AND name IN (SELECT value FROM json_each(:signal_names)))
+              AND name IN (SELECT value FROM json_each(:wake_on)))
         THEN :now
         ELSE :wake_at
-    END
-WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running';
-
--- name: finish
-UPDATE continuum_runs
-SET status = :status, output = :output, error = :error, lease_owner = NULL,
-    lease_expires_at = NULL, available_at = NULL, updated_at = :now
-WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running';
+    END END
+WHERE id = :run_id;
 
 -- name: release
 UPDATE continuum_runs
@@ -158,19 +167,22 @@ SET status = 'suspended', lease_owner = NULL, lease_expires_at = NULL,
 WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status = 'running';
 
 -- name: upsert_version
+-- A source already kept stays when a node registers the version without one.
 INSERT INTO continuum_workflow_versions
-    (workflow, version_hash, version, module, qualname, first_seen_at, last_seen_at)
-VALUES (:workflow, :version_hash, :version, :module, :qualname, :now, :now)
+    (workflow, version_hash, version, module, qualname, source, first_seen_at, last_seen_at)
+VALUES (:workflow, :version_hash, :version, :module, :qualname, :source, :now, :now)
 ON CONFLICT (workflow, version_hash) DO UPDATE
 SET version = excluded.version, module = excluded.module, qualname = excluded.qualname,
+    source = coalesce(excluded.source, continuum_workflow_versions.source),
     last_seen_at = excluded.last_seen_at;
 
 -- name: upsert_version_node
 INSERT INTO continuum_workflow_version_nodes
-    (workflow, version_hash, instance, node, loaded_at, last_seen_at)
-VALUES (:workflow, :version_hash, :instance, :node, :now, :now)
+    (workflow, version_hash, instance, node, loaded_at, last_seen_at, dispatching, frozen)
+VALUES (:workflow, :version_hash, :instance, :node, :now, :now, :dispatching, :frozen)
 ON CONFLICT (workflow, version_hash, instance, node) DO UPDATE
-SET last_seen_at = excluded.last_seen_at;
+SET last_seen_at = excluded.last_seen_at, dispatching = excluded.dispatching,
+    frozen = excluded.frozen;
 
 -- name: unstick_runs
 UPDATE continuum_runs SET status = 'suspended', available_at = :now, updated_at = :now
@@ -180,8 +192,53 @@ WHERE status = 'stuck_unknown_version' AND workflow = :workflow AND version_hash
 DELETE FROM continuum_workflow_version_nodes WHERE instance = :instance AND node = :node;
 
 -- name: list_versions
-SELECT * FROM continuum_workflow_versions ORDER BY workflow, first_seen_at;
+SELECT workflow, version_hash, version, module, qualname, first_seen_at, last_seen_at
+FROM continuum_workflow_versions ORDER BY workflow, first_seen_at;
 
 -- name: list_version_nodes
-SELECT workflow, version_hash, instance, node, last_seen_at FROM continuum_workflow_version_nodes
-ORDER BY instance, node;
+SELECT workflow, version_hash, instance, node, last_seen_at, dispatching, frozen
+FROM continuum_workflow_version_nodes ORDER BY instance, node;
+
+-- name: version_source
+SELECT source FROM continuum_workflow_versions
+WHERE workflow = :workflow AND version_hash = :version_hash;
+
+-- name: version_usage
+SELECT workflow, version_hash, status, count(*),
+       min(CASE WHEN status NOT IN ('completed', 'failed', 'cancelled') THEN created_at END)
+FROM continuum_runs
+GROUP BY workflow, version_hash, status
+ORDER BY workflow, version_hash, status;
+
+-- name: patch_usage
+WITH patches AS (
+    SELECT DISTINCT r.workflow, j.name AS patch_id
+    FROM continuum_journal AS j JOIN continuum_runs AS r ON r.id = j.run_id
+    WHERE j.kind = 'patch'
+), marked AS (
+    SELECT p.workflow, p.patch_id, EXISTS (
+        SELECT 1 FROM continuum_journal AS j
+        WHERE j.run_id = r.id AND j.kind = 'patch' AND j.name = p.patch_id) AS has
+    FROM patches AS p JOIN continuum_runs AS r ON r.workflow = p.workflow
+    WHERE r.status NOT IN ('completed', 'failed', 'cancelled')
+)
+SELECT p.workflow, p.patch_id, coalesce(sum(m.has = 1), 0), coalesce(sum(m.has = 0), 0)
+FROM patches AS p LEFT JOIN marked AS m ON m.workflow = p.workflow AND m.patch_id = p.patch_id
+GROUP BY p.workflow, p.patch_id
+ORDER BY p.workflow, p.patch_id;
+
+-- name: delete_version
+-- The holders' rows go with it (ON DELETE CASCADE).
+DELETE FROM continuum_workflow_versions
+WHERE workflow = :workflow AND version_hash = :version_hash
+  AND NOT EXISTS (
+      SELECT 1 FROM continuum_runs AS r
+      WHERE r.workflow = :workflow AND r.version_hash = :version_hash
+        AND r.status NOT IN ('completed', 'failed', 'cancelled'));
+
+-- name: repin_run
+-- Only a run still exactly as it was checked: a claim, signal or cancel since wins.
+UPDATE continuum_runs
+SET version_hash = :to_hash, version = :to_version, updated_at = :now
+WHERE id = :run_id AND version_hash = :from_hash AND status = 'suspended'
+  AND lease_token = :lease_token AND updated_at = :updated_at;

@@ -67,6 +67,8 @@ CREATE TABLE continuum_workflow_versions (
     qualname TEXT NOT NULL,
     first_seen_at REAL NOT NULL,
     last_seen_at REAL NOT NULL,
+    -- the class statement, for versions restore and diff
+    source TEXT,
     PRIMARY KEY (workflow, version_hash)
 );
 
@@ -77,7 +79,14 @@ CREATE TABLE continuum_workflow_version_nodes (
     node TEXT NOT NULL,
     loaded_at REAL NOT NULL,
     last_seen_at REAL NOT NULL,
+    -- it executes runs (a client with dispatch=False does not)
+    dispatching INTEGER NOT NULL DEFAULT 1,
+    -- it has the version from a frozen file
+    frozen INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (workflow, version_hash, instance, node),
     FOREIGN KEY (workflow, version_hash)
         REFERENCES continuum_workflow_versions (workflow, version_hash) ON DELETE CASCADE
 );
+
+-- Patch markers, for the drain report's patch usage.
+CREATE INDEX continuum_journal_patches ON continuum_journal (name, run_id) WHERE kind = 'patch';

@@ -1,0 +1,71 @@
+"""Parameters built for the PostgreSQL statements.
+
+The JSON a batch of attempt writes travels in (one statement, whatever its
+size) is put together by hand, which costs a lone write less than encoding
+Python objects would. Only values known to be exactly one JSON value each go in
+raw (`Write.malformed` refuses the rest before a write gets here). Versions
+travel as two parallel arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from continuum.store import base
+
+
+def batch_params(writes: Sequence[base.Write]) -> dict[str, Any]:
+    """The parameters of `attempt_writes`: write i of the statement is writes[i - 1].
+
+    The JSON is put together here, which costs a lone write less than encoding
+    Python objects would: strings go in through `json.dumps`, numbers as
+    numbers, and outputs, errors and payloads, which are JSON already, as they
+    are. None of those can reach outside its own field: `Write.malformed` has
+    refused every write whose values are not each exactly one JSON value.
+    """
+    rows = [(i, e) for i, w in enumerate(writes, 1) for e in {e.seq: e for e in w.entries}.values()]
+    return {
+        "writes": "[" + ",".join(_write_json(i, w) for i, w in enumerate(writes, 1)) + "]",
+        "entries": "[" + ",".join(_entry_json(i, e) for i, e in rows) + "]",
+        "run_ids": [w.lease.run_id for w in writes],
+        "signal_ids": [e.consumes_signal for _, e in rows if e.consumes_signal is not None],
+    }
+
+
+def _write_json(i: int, w: base.Write) -> str:
+    return (
+        f'{{"i":{i},"run_id":{_quoted(w.lease.run_id)},"token":{w.lease.token:d},'
+        f'"nonce":{w.lease.nonce:d},"outcome":{_quoted(w.outcome)},'
+        f'"output":{w.output_json or "null"},"error":{w.error_json or "null"},'
+        f'"wake_at":{_number(w.wake_at)},"wake_on":{_names(w.wake_on_signals)}}}'
+    )
+
+
+def _entry_json(i: int, e: base.JournalEntry) -> str:
+    return (
+        f'{{"i":{i},"seq":{e.seq:d},"kind":{_quoted(e.kind)},"name":{_quoted(e.name)},'
+        f'"payload":{e.payload_json or "null"},"signal":{_number(e.consumes_signal)}}}'
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """A JSON string; run ids, journal kinds and names repeat, so each is encoded once."""
+    return json.dumps(text)
+
+
+def _names(names: Sequence[str]) -> str:
+    return json.dumps(list(names)) if names else "[]"
+
+
+def _number(value: float | None) -> str:
+    """A JSON number or null. Not a NaN or an infinity: that fails the whole batch,
+    which group commit then writes one by one, so it fails its own write alone."""
+    return "null" if value is None else json.dumps(value, allow_nan=False)
+
+
+def version_arrays(versions: base.Versions) -> dict[str, list[str]]:
+    return {"workflows": [w for w, _ in versions], "hashes": [h for _, h in versions]}

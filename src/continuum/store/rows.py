@@ -1,0 +1,77 @@
+"""Rows into values: what every backend does alike with the rows its SQL returns.
+
+The backends' tables have the same columns, so a `continuum_runs` row, the
+answer of a lease renewal and the versions registry read the same way on each;
+only how a backend spells a time differs (`stamp`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from continuum.store.base import (
+    Lease,
+    RunRecord,
+    RunStatus,
+    VersionHolder,
+    VersionRow,
+    VersionUsage,
+)
+
+
+def run_record(row: Any, stamp: Callable[[Any], float] = float) -> RunRecord:
+    """A `continuum_runs` row, read by column name; `stamp` turns the backend's
+    time values into seconds since the epoch."""
+    available_at, expires_at = row["available_at"], row["lease_expires_at"]
+    return RunRecord(
+        run_id=row["id"],
+        workflow=row["workflow"],
+        version_hash=row["version_hash"],
+        version=row["version"],
+        status=RunStatus(row["status"]),
+        input_json=row["input"],
+        output_json=row["output"],
+        error_json=row["error"],
+        created_at=stamp(row["created_at"]),
+        updated_at=stamp(row["updated_at"]),
+        available_at=None if available_at is None else stamp(available_at),
+        lease_owner=row["lease_owner"],
+        lease_token=row["lease_token"],
+        lease_expires_at=None if expires_at is None else stamp(expires_at),
+        lease_nonce=row["lease_nonce"],
+    )
+
+
+def lost_leases(leases: Sequence[Lease], renewed: Sequence[Sequence[Any]]) -> list[Lease]:
+    """The `leases` a renewal did not extend; `renewed` holds its (run_id, token, nonce) rows."""
+    kept = {(row[0], row[1], row[2]) for row in renewed}
+    return [lease for lease in leases if (lease.run_id, lease.token, lease.nonce) not in kept]
+
+
+def version_rows(
+    versions: Sequence[Sequence[Any]], holders: Sequence[Sequence[Any]]
+) -> list[VersionRow]:
+    """Rows of (workflow, version_hash, version, module, qualname, first_seen_at,
+    last_seen_at), each with the (workflow, version_hash, instance, node,
+    last_seen_at, dispatching, frozen) rows of the nodes that hold it."""
+    held: dict[tuple[str, str], list[VersionHolder]] = {}
+    for workflow, version_hash, instance, node, seen, dispatching, frozen in holders:
+        holder = VersionHolder(instance, node, seen, bool(dispatching), bool(frozen))
+        held.setdefault((workflow, version_hash), []).append(holder)
+    return [
+        VersionRow(wf, vh, version, module, qualname, first, last, tuple(held.get((wf, vh), ())))
+        for wf, vh, version, module, qualname, first, last in versions
+    ]
+
+
+def version_usage(rows: Sequence[Sequence[Any]]) -> list[VersionUsage]:
+    """Rows of (workflow, version_hash, status, count, oldest live created_at)."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    oldest: dict[tuple[str, str], float] = {}
+    for workflow, version_hash, status, count, oldest_live in rows:
+        key = (workflow, version_hash)
+        counts.setdefault(key, {})[status] = int(count)
+        if oldest_live is not None:
+            oldest[key] = min(float(oldest_live), oldest.get(key, float("inf")))
+    return [VersionUsage(wf, vh, c, oldest.get((wf, vh))) for (wf, vh), c in sorted(counts.items())]
