@@ -66,6 +66,7 @@ class Continuum:
         poll_interval: float = 1.0,
         lease_seconds: float = 30.0,
         unknown_version_backoff: float = 5.0,
+        versions_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = validation.identifier(name, name="Continuum(name=)")
         self.database = database
@@ -85,7 +86,13 @@ class Continuum:
         self._store: Store | None = None
         self._dispatcher: Dispatcher | None = None
         self._results: ResultWaiter | None = None
-        self.versions = InstanceVersions(self._store_required, instance=self.name, node=self.node)
+        self.versions = InstanceVersions(
+            self._store_required,
+            instance=self.name,
+            node=self.node,
+            versions_dir=versions_dir,
+            dispatching=dispatch,
+        )
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------------------

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import os
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from continuum import frozen
 from continuum.errors import ConfigurationError, WorkflowDefinitionError
 from continuum.store.base import Store, VersionKey, VersionRecord
 from continuum.workflow import Workflow, entrypoints, module_identity
 
+logger = logging.getLogger("continuum.versions")
+
 ENV_VAR = "CONTINUUM_WORKFLOW_MODULES"
+DEFAULT_VERSIONS_DIR = "continuum_versions"
 # A live node refreshes its last-seen times in the durable registry this often.
 REFRESH_SECONDS = 60.0
 
@@ -39,17 +44,37 @@ class InstanceVersions:
     which `known()` follows without a lock and `sync()` records durably.
     """
 
-    def __init__(self, store: Callable[[], Store], *, instance: str, node: str) -> None:
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        *,
+        instance: str,
+        node: str,
+        versions_dir: str | os.PathLike[str] | None = None,
+        dispatching: bool = True,
+    ) -> None:
         self._store = store
+        self._dispatching = dispatching
+        self._sources: dict[VersionKey, str] = {}  # class sources, kept for the registry
         self._instance = instance
         self._node = node
+        self.versions_dir = resolve_versions_dir(versions_dir)
         self.workflows: frozenset[str] | None = None  # None: every loaded workflow
         self._known: tuple[int, list[VersionKey]] = (-1, [])
         self._synced: tuple[int, float] = (-1, 0.0)  # registry generation, monotonic time
 
     def register(self, workflow_modules: Iterable[type | str] | None) -> list[VersionRecord]:
-        """Resolve what the instance runs, record it durably, wake runs it can now resume."""
+        """Resolve what the instance runs, load its frozen versions, record them all
+        durably, and wake runs it can now resume."""
         self.workflows = resolve_workflows(workflow_modules)
+        for entrypoint in frozen.load_all(self.versions_dir, self.workflows):
+            logger.info(
+                "loaded frozen version %s@%s (version %s) from %s",
+                entrypoint.workflow,
+                entrypoint.version_hash,
+                entrypoint.version,
+                frozen.loaded_from[(entrypoint.workflow, entrypoint.version_hash)],
+            )
         self._known = (-1, [])
         return self._write()
 
@@ -75,8 +100,13 @@ class InstanceVersions:
 
     def _write(self) -> list[VersionRecord]:
         generation = entrypoints.generation
-        records = version_records(self.workflows)
-        self._store().register_versions(self._instance, self._node, records)
+        loaded = entrypoints.versions(self.workflows)
+        unread = [ep for ep in loaded if (ep.workflow, ep.version_hash) not in self._sources]
+        self._sources.update(frozen.sources_of(unread))  # read once per version
+        records = version_records(self.workflows, self._sources)
+        self._store().register_versions(
+            self._instance, self._node, records, dispatching=self._dispatching
+        )
         self._synced = (generation, time.monotonic())
         return records
 
@@ -103,7 +133,10 @@ class VersionRegistry:
         return instance.versions.register(workflow_modules)
 
 
-def version_records(workflows: frozenset[str] | None) -> list[VersionRecord]:
+def version_records(
+    workflows: frozenset[str] | None, sources: Mapping[VersionKey, str] | None = None
+) -> list[VersionRecord]:
+    """What the durable registry records of the loaded versions of `workflows`."""
     return [
         VersionRecord(
             workflow=ep.workflow,
@@ -111,6 +144,8 @@ def version_records(workflows: frozenset[str] | None) -> list[VersionRecord]:
             version=ep.version,
             module=module_identity(ep.__module__),
             qualname=ep.__qualname__,
+            source=(sources or {}).get((ep.workflow, ep.version_hash)),
+            frozen=(ep.workflow, ep.version_hash) in frozen.loaded_from,
         )
         for ep in entrypoints.versions(workflows)
     ]
@@ -136,14 +171,32 @@ def resolve_workflows(workflow_modules: Iterable[type | str] | None) -> frozense
     return frozenset(found)
 
 
-def _from_pyproject(path: Path) -> list[type | str] | None:
+def resolve_versions_dir(given: str | os.PathLike[str] | None) -> Path:
+    """The versions folder: `given`; else `[tool.continuum] versions_dir` in the working
+    directory's pyproject.toml; else `continuum_versions` in the working directory."""
+    if given is None:
+        configured = _pyproject_setting(Path.cwd() / "pyproject.toml", "versions_dir")
+        if configured is not None and not isinstance(configured, str):
+            raise ConfigurationError("[tool.continuum] versions_dir must be a path (a string)")
+        given = configured or DEFAULT_VERSIONS_DIR
+    if not isinstance(given, str | os.PathLike) or not str(given):
+        raise ConfigurationError(f"versions_dir must be a folder path, got {given!r}")
+    return Path(given)
+
+
+def _pyproject_setting(path: Path, key: str) -> object:
     if not path.is_file():
         return None
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read {path}: {exc}") from None
-    modules = config.get("tool", {}).get("continuum", {}).get("workflow_modules")
+    section = config.get("tool", {}).get("continuum", {})
+    return section.get(key) if isinstance(section, dict) else None
+
+
+def _from_pyproject(path: Path) -> list[type | str] | None:
+    modules = _pyproject_setting(path, "workflow_modules")
     if modules is None:
         return None
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):

@@ -115,5 +115,5 @@ class _LastConnectError(logging.Handler):
         self.last = message
 
 
-from continuum.cli import lint as _lint  # noqa: E402, F401 - registers lint
-from continuum.cli import runs  # noqa: E402, F401 - registers runs, show, cancel, signal, worker
+# Each family of commands registers itself on `cli` when imported.
+from continuum.cli import lint, replay, runs, versions, worker  # noqa: E402, F401

@@ -109,9 +109,7 @@ def replay(
     finally:
         _current.reset(token)
     if isinstance(halted, Nondeterminism):
-        return Drift(
-            halted.position, halted.recorded.kind, halted.recorded.name, halted.expected
-        )
+        return Drift(halted.position, halted.recorded.kind, halted.recorded.name, halted.expected)
     if isinstance(halted, CaughtUp):
         return None
     if halted is None or isinstance(halted, Suspend):
