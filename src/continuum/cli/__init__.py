@@ -43,10 +43,7 @@ def migrate(database: str) -> None:
     """Create or upgrade the schema (safe while other nodes boot or run)."""
     store = open_store(database)
     try:
-        try:
-            before = store.schema_version()
-        except StoreError:  # an empty database has no migrations table yet
-            before = 0
+        before = store.schema_version()  # 0 on an empty database
         store.migrate()
         after = store.schema_version()
     finally:

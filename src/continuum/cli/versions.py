@@ -1,4 +1,4 @@
-"""`continuum versions ...` and `continuum replay-check`: versions across deploys.
+"""`continuum versions ...`: workflow versions across deploys.
 
     continuum versions freeze --app shop               # keep today's bodies for tomorrow
     continuum versions check --strict --app shop       # the pre-deploy gate, in CI

@@ -12,6 +12,7 @@ from typing import Any
 
 from continuum.store.base import (
     Lease,
+    PatchUsage,
     RunRecord,
     RunStatus,
     VersionHolder,
@@ -75,3 +76,8 @@ def version_usage(rows: Sequence[Sequence[Any]]) -> list[VersionUsage]:
         if oldest_live is not None:
             oldest[key] = min(float(oldest_live), oldest.get(key, float("inf")))
     return [VersionUsage(wf, vh, c, oldest.get((wf, vh))) for (wf, vh), c in sorted(counts.items())]
+
+
+def patch_usage(rows: Sequence[Sequence[Any]]) -> list[PatchUsage]:
+    """Rows of (workflow, patch_id, live runs with the marker, live runs without)."""
+    return [PatchUsage(wf, patch, int(w), int(wo)) for wf, patch, w, wo in rows]

@@ -36,7 +36,13 @@ from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.postgres import connection
 from continuum.store.postgres.params import batch_params, version_arrays
-from continuum.store.rows import lost_leases, run_record, version_rows, version_usage
+from continuum.store.rows import (
+    lost_leases,
+    patch_usage,
+    run_record,
+    version_rows,
+    version_usage,
+)
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 
 _PACKAGE = "continuum.store.postgres"
@@ -355,8 +361,7 @@ class PostgresStore(base.Store):
 
     def patch_usage(self) -> list[base.PatchUsage]:
         with self._connection() as conn:
-            rows = conn.execute(Q["patch_usage"]).fetchall()
-        return [base.PatchUsage(wf, patch, int(w), int(wo)) for wf, patch, w, wo in rows]
+            return patch_usage(conn.execute(Q["patch_usage"]).fetchall())
 
     def delete_versions(self, versions: base.Versions) -> list[base.VersionKey]:
         if not versions:

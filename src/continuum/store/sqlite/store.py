@@ -27,7 +27,13 @@ from typing import Any
 from continuum.errors import ContinuumError, LeaseLost, StoreError
 from continuum.store import base
 from continuum.store.group_commit import GroupCommit
-from continuum.store.rows import lost_leases, run_record, version_rows, version_usage
+from continuum.store.rows import (
+    lost_leases,
+    patch_usage,
+    run_record,
+    version_rows,
+    version_usage,
+)
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 from continuum.store.sqlite.connection import _statements, connect, translated
 
@@ -303,8 +309,7 @@ class SQLiteStore(base.Store):
 
     def patch_usage(self) -> list[base.PatchUsage]:
         with self._read() as db:
-            rows = db.execute(Q["patch_usage"]).fetchall()
-        return [base.PatchUsage(wf, patch, int(w), int(wo)) for wf, patch, w, wo in rows]
+            return patch_usage(db.execute(Q["patch_usage"]).fetchall())
 
     def delete_versions(self, versions: base.Versions) -> list[base.VersionKey]:
         removed = []
