@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import click
 
-from continuum.errors import ContinuumError, DatabaseUnavailable, StoreError
+from continuum.errors import ContinuumError, DatabaseUnavailable
 from continuum.store import open_store
 
 database_option = click.option(
