@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint typecheck pytest bench clean postgres-binaries
+.PHONY: demo test check lint typecheck pytest bench bench-versions clean postgres-binaries
 
 demo: $(VENV)/.core
 	$(BIN)/python examples/demo.py
@@ -27,6 +27,10 @@ pytest: $(VENV)/.dev postgres-binaries
 
 bench: $(VENV)/.bench postgres-binaries
 	$(BIN)/python -m bench.run
+
+# What the versions tools cost: boot with frozen versions, the reports, replay-check.
+bench-versions: $(VENV)/.dev postgres-binaries
+	$(BIN)/python -m bench.versions
 
 # The tests start their own throwaway PostgreSQL server from these binaries.
 postgres-binaries:
