@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from continuum.errors import DeterminismWarning, WorkflowDefinitionError
+from continuum.errors import ConfigurationError, DeterminismWarning, WorkflowDefinitionError
 from continuum.hashing import find_class_node, hash_class_source, source_file
 from continuum.workflow import Workflow, entrypoints, module_identity
 
@@ -123,14 +123,30 @@ def check(frozen: FrozenVersion) -> None:
 def write(folder: Path, frozen: FrozenVersion) -> Path | None:
     """Write `frozen` into `folder`; None when its file exists already (never rewritten)."""
     check(frozen)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / frozen.filename
     try:
-        with path.open("x", encoding="utf-8") as out:
-            out.write(frozen.render())
+        folder.mkdir(parents=True, exist_ok=True)
+        out = path.open("x", encoding="utf-8")
     except FileExistsError:
-        return None
+        if path.is_file():
+            return None
+        raise _unwritable(folder, f"{folder} exists and is not a folder") from None
+    except OSError as exc:
+        raise _unwritable(folder, exc.strerror or str(exc)) from None
+    try:
+        with out:
+            out.write(frozen.render())
+    except OSError as exc:
+        path.unlink(missing_ok=True)  # never leave half a file behind
+        raise _unwritable(folder, exc.strerror or str(exc)) from None
     return path
+
+
+def _unwritable(folder: Path, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot write frozen versions into {folder} ({why}); pass --versions-dir with a "
+        "folder you can write, or set [tool.continuum] versions_dir"
+    )
 
 
 def read(path: Path) -> FrozenVersion:

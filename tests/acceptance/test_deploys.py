@@ -314,3 +314,67 @@ def test_migrate_leaves_runs_whose_journal_the_new_body_cannot_replay(
     [only] = result["runs"]
     assert only["outcome"] == "drifts" and "position 0" in only["drift"]
     assert show(backend_url, "c-2")["version_hash"] == v1_hash
+
+
+def test_a_versions_folder_that_cannot_be_written_is_one_line_and_writes_nothing(
+    app_dir: Path,
+) -> None:
+    ship(app_dir, release=1)
+    (app_dir / "not-a-folder").write_text("a file where the folder should be")
+    usage = cli(
+        "versions", "freeze", "--app", "shop", "--versions-dir", "not-a-folder", cwd=app_dir
+    )
+    assert usage.returncode == 2 and "is a file" in usage.stderr  # click says so up front
+    inside = "not-a-folder/versions"  # a folder that cannot be made
+    done = cli("versions", "freeze", "--app", "shop", "--versions-dir", inside, cwd=app_dir)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: cannot write frozen versions into {inside}")
+    assert done.stderr.count("\n") == 1
+    assert (app_dir / "not-a-folder").read_text() == "a file where the folder should be"
+
+
+def test_a_malformed_frozen_file_is_named_at_boot_and_by_the_gate(
+    app_dir: Path, backend_url: str
+) -> None:
+    ship(app_dir, release=1)
+    versions = app_dir / "continuum_versions"
+    versions.mkdir()
+    (versions / "shop.OrderFlow@0123456789abcdef.py").write_text("class OrderFlow: pass\n")
+    gate = cli(
+        "versions", "check", "--strict", "--app", "shop", "--database", backend_url, cwd=app_dir
+    )
+    assert gate.returncode == 1
+    assert "shop.OrderFlow@0123456789abcdef.py" in gate.stderr and "malformed" in gate.stderr
+    boot = cli("worker", "--app", "shop", "--database", backend_url, cwd=app_dir)
+    assert boot.returncode == 1 and "malformed" in boot.stderr
+    assert "Traceback" not in boot.stderr
+
+
+def test_a_rolling_deploy_hands_old_runs_to_new_nodes_that_carry_the_frozen_version(
+    app_dir: Path, backend_url: str
+) -> None:
+    """Old nodes keep running while new nodes, with version 1 frozen, join; then the
+    old nodes stop and the new ones finish version-1 runs on version-1 code."""
+    url = backend_url
+    ship(app_dir, release=1)
+    old_node = Worker(url, app_dir, "--app", "shop", "--poll-interval", "0.05")
+    try:
+        old_node.wait_for("ready")
+        start_order(app_dir, url, "rolling-1")
+        wait_until(lambda: show(url, "rolling-1")["status"] == "suspended", DEADLINE, "a wait")
+        ok("versions", "freeze", "--app", "shop", cwd=app_dir)
+        ship(app_dir, release=2)  # the new release, frozen version 1 included
+        new_node = Worker(url, app_dir, "--app", "shop", "--poll-interval", "0.05")
+        try:
+            new_node.wait_for("ready")
+            assert "loaded frozen version shop.OrderFlow@" in new_node.text()
+            assert old_node.stop() == 0
+            ok("signal", "rolling-1", "approve", '"bo"', "--database", url)
+            wait_until(lambda: show(url, "rolling-1")["status"] == "completed", DEADLINE, "done")
+            assert show(url, "rolling-1")["output"]["release"] == 1
+            assert "run rolling-1 (shop.OrderFlow) resumed" in new_node.text()
+        finally:
+            new_node.stop()
+            new_node.close()
+    finally:
+        old_node.close()
