@@ -87,10 +87,13 @@ def shared(
     store.close()
 
 
+@pytest.mark.parametrize("shape", ["alone", "in a batch"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.fence}-{c.outcome}-{c.signal}")
-def test_attempt_write_rules(shared: Store, case: Case) -> None:
+def test_attempt_write_rules(shared: Store, case: Case, shape: str) -> None:
+    """Every rule, for a write that goes out alone and for one that shares a batch
+    (on PostgreSQL these are two statements: the lone one is cheaper to run)."""
     store, (fence, outcome, signal, result, status, due) = shared, case
-    run_id = f"{fence}/{outcome}/{signal}"
+    run_id = f"{fence}/{outcome}/{signal}/{shape}"
     version = (f"wf.{run_id}", "h")
     store.create_run(NewRun(run_id, *version, 1, "null"))
     if signal in ("wanted one pending", "other pending"):
@@ -119,11 +122,22 @@ def test_attempt_write_rules(shared: Store, case: Case) -> None:
         error_json='{"message": "no"}' if outcome == WriteOutcome.FAILED else None,
         wake_on_signals=["go"] if outcome == WriteOutcome.SUSPENDED else (),
     )
-    if result is WRITTEN:
-        store.submit(write)
-    else:
-        with pytest.raises(LeaseLost):
+    if shape == "alone":
+        if result is WRITTEN:
             store.submit(write)
+        else:
+            with pytest.raises(LeaseLost):
+                store.submit(write)
+    else:
+        companion = (f"wf.{run_id}+", "h")
+        store.create_run(NewRun(f"{run_id}+", *companion, 1, "null"))
+        [other] = store.claim_runs(
+            "n1", limit=1, lease_seconds=30, versions=[companion], known=True
+        )
+        beside = Write(other.lease, [JournalEntry(0, JournalKind.ACTIVITY, "b", "2")])
+        refused, kept = store.apply_writes([write, beside])
+        assert kept is None  # the other write of the batch lands whatever became of this one
+        assert (refused is None) if result is WRITTEN else isinstance(refused, LeaseLost)
 
     run = store.get_run(run_id)
     assert run is not None

@@ -17,6 +17,19 @@ from typing import Any
 from continuum.store import base
 
 
+def write_params(writes: Sequence[base.Write]) -> tuple[str, dict[str, Any]]:
+    """The statement for these attempt writes, and its parameters.
+
+    A lone write (most writes of a lightly loaded node) has a statement of its own,
+    `attempt_write_one`, which costs the server less than unpacking a batch of one
+    (measured: a quarter less server time per write, a tenth more throughput at four
+    runs in flight). The contract suite runs every rule through both.
+    """
+    if len(writes) == 1:
+        return "attempt_write_one", lone_params(writes[0])
+    return "attempt_writes", batch_params(writes)
+
+
 def batch_params(writes: Sequence[base.Write]) -> dict[str, Any]:
     """The parameters of `attempt_writes`: write i of the statement is writes[i - 1].
 
@@ -32,6 +45,23 @@ def batch_params(writes: Sequence[base.Write]) -> dict[str, Any]:
         "entries": "[" + ",".join(_entry_json(i, e) for i, e in rows) + "]",
         "run_ids": [w.lease.run_id for w in writes],
         "signal_ids": [e.consumes_signal for _, e in rows if e.consumes_signal is not None],
+    }
+
+
+def lone_params(w: base.Write) -> dict[str, Any]:
+    """The parameters of `attempt_write_one`: the same write as `batch_params([w])`."""
+    entries = {e.seq: e for e in w.entries}.values()
+    return {
+        "run_id": w.lease.run_id,
+        "token": w.lease.token,
+        "nonce": w.lease.nonce,
+        "outcome": str(w.outcome),
+        "output": w.output_json,
+        "error": w.error_json,
+        "wake_at": w.wake_at,
+        "wake_on": list(w.wake_on_signals),
+        "entries": "[" + ",".join(_entry_json(1, e) for e in entries) + "]",
+        "signal_ids": [e.consumes_signal for e in entries if e.consumes_signal is not None],
     }
 
 

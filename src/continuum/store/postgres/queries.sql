@@ -206,6 +206,66 @@ UNION ALL
 SELECT id, NULL, name, payload, extract(epoch FROM sent_at)::float8
 FROM continuum_signals WHERE run_id = %(run_id)s AND consumed_seq IS NULL;
 
+-- name: attempt_write_one
+-- A lone attempt write (no other writer was waiting), which is nearly every write of a
+-- lightly loaded node: the same effect as attempt_writes below for a batch of one, in
+-- a statement that costs the server less (no JSON array of writes to unpack and join,
+-- one row locked by its key). The result has the same shape as attempt_writes's.
+WITH e AS (
+    SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
+        i integer, seq integer, kind text, name text, payload json, signal bigint)
+), taken_before AS (
+    SELECT 1 FROM continuum_signals
+    WHERE id = ANY (%(signal_ids)s::bigint[]) AND consumed_seq IS NOT NULL
+    LIMIT 1
+), fence AS (
+    SELECT id AS run_id, 1 AS i FROM continuum_runs
+    WHERE id = %(run_id)s AND lease_token = %(token)s AND lease_nonce = %(nonce)s
+      AND status = 'running' AND lease_expires_at > now()
+      AND NOT EXISTS (SELECT 1 FROM taken_before)
+    FOR NO KEY UPDATE
+), ended AS (
+    UPDATE continuum_runs AS r
+    SET status = %(outcome)s::text, output = %(output)s::json, error = %(error)s::json,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+        available_at = CASE WHEN %(outcome)s::text = 'suspended' THEN CASE
+            WHEN r.available_at IS NOT NULL OR EXISTS (
+                SELECT 1 FROM continuum_signals AS s
+                WHERE s.run_id = r.id AND s.consumed_seq IS NULL
+                  AND s.name = ANY (%(wake_on)s::text[])
+                  AND s.id <> ALL (%(signal_ids)s::bigint[]))
+            THEN now()
+            ELSE to_timestamp(%(wake_at)s::float8)
+        END END
+    WHERE r.id = (SELECT run_id FROM fence) AND %(outcome)s::text <> 'record'
+    RETURNING r.id, r.status, r.available_at, r.output, r.error
+), entries AS (
+    INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
+    SELECT fence.run_id, e.seq, e.kind, e.name, e.payload, now()
+    FROM fence JOIN e ON e.i = fence.i
+    ON CONFLICT (run_id, seq) DO UPDATE
+    SET kind = excluded.kind, name = excluded.name, payload = excluded.payload,
+        recorded_at = excluded.recorded_at
+), consumed AS (
+    UPDATE continuum_signals AS s SET consumed_seq = e.seq
+    FROM fence JOIN e ON e.i = fence.i
+    WHERE s.id = ANY (%(signal_ids)s::bigint[]) AND s.id = e.signal AND s.run_id = fence.run_id
+      AND s.consumed_seq IS NULL
+), woken AS (
+    SELECT pg_notify('continuum_wakeup', '')
+    WHERE EXISTS (SELECT 1 FROM ended WHERE status = 'suspended' AND available_at IS NOT NULL)
+), settled AS (
+    SELECT pg_notify('continuum_settled', CASE
+        WHEN octet_length(outcome) < 7900 THEN outcome
+        ELSE json_build_array(ended.id)::text
+    END)
+    FROM ended, LATERAL (SELECT json_build_array(
+        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
+    WHERE ended.status IN ('completed', 'failed')
+)
+SELECT 1, EXISTS (SELECT 1 FROM fence), EXISTS (SELECT 1 FROM taken_before),
+       (SELECT count(*) FROM woken), (SELECT count(*) FROM settled);
+
 -- name: attempt_writes
 -- Attempt writes in one statement, however many (one when no other writer was
 -- waiting): one round trip and one commit for all of them. %(writes)s and

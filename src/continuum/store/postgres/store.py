@@ -35,7 +35,7 @@ from continuum.errors import ContinuumError, LeaseLost, StoreError
 from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.postgres import connection
-from continuum.store.postgres.params import batch_params, version_arrays
+from continuum.store.postgres.params import version_arrays, write_params
 from continuum.store.rows import (
     lost_leases,
     patch_usage,
@@ -288,10 +288,9 @@ class PostgresStore(base.Store):
         )
         if not sent:
             return outcomes
+        query, params = write_params([writes[i] for i in sent])
         with self._connection() as conn:
-            rows = conn.execute(
-                Q["attempt_writes"], batch_params([writes[i] for i in sent])
-            ).fetchall()
+            rows = conn.execute(Q[query], params).fetchall()
         for position, written, taken_before, *_ in rows:
             if written:
                 continue
