@@ -50,15 +50,10 @@ def ship(app_dir: Path, release: int) -> None:
         cached.unlink()
 
 
-def start_order(app_dir: Path, url: str, run_id: str) -> None:
-    script = (
-        "import sys, continuum, shop\n"
-        "with continuum.Continuum(database=sys.argv[1], dispatch=False,"
-        " workflow_modules=[shop.OrderFlow]) as app:\n"
-        "    app.start(shop.OrderFlow, {'amount': 10}, run_id=sys.argv[2])\n"
-    )
+def run_script(app_dir: Path, script: str, *args: str) -> None:
+    """Run `script` with the app's Python, in the app's folder, as a deploy step would."""
     done = subprocess.run(
-        [sys.executable, "-c", script, url, run_id],
+        [sys.executable, "-c", script, *args],
         cwd=app_dir,
         capture_output=True,
         text=True,
@@ -66,6 +61,16 @@ def start_order(app_dir: Path, url: str, run_id: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def start_order(app_dir: Path, url: str, run_id: str) -> None:
+    script = (
+        "import sys, continuum, shop\n"
+        "with continuum.Continuum(database=sys.argv[1], dispatch=False,"
+        " workflow_modules=[shop.OrderFlow]) as app:\n"
+        "    app.start(shop.OrderFlow, {'amount': 10}, run_id=sys.argv[2])\n"
+    )
+    run_script(app_dir, script, url, run_id)
 
 
 def show(url: str, run_id: str) -> dict[str, Any]:
@@ -247,15 +252,7 @@ def start_checkout(app_dir: Path, url: str, run_id: str) -> None:
         "    while app.get(sys.argv[2]).status != 'suspended' and time.monotonic() < deadline:\n"
         "        time.sleep(0.01)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, url, run_id],
-        cwd=app_dir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    run_script(app_dir, script, url, run_id)
 
 
 def test_replay_check_catches_a_changed_helper_and_migrate_repins_what_replays(
