@@ -375,3 +375,46 @@ def test_a_rolling_deploy_hands_old_runs_to_new_nodes_that_carry_the_frozen_vers
             new_node.close()
     finally:
         old_node.close()
+
+
+def test_the_gate_names_a_frozen_body_whose_module_lost_a_name_or_is_gone(
+    app_dir: Path, backend_url: str
+) -> None:
+    """A frozen body resolves module-level names in today's module: one that is gone
+    would fail runs later with a NameError, so the gate says so now."""
+    (app_dir / "shop.py").write_text(
+        textwrap.dedent(
+            """
+            import continuum
+
+
+            def helper(x):
+                return x
+
+
+            class OrderFlow(continuum.Workflow):
+                def run(self, order):
+                    return helper(order)
+            """
+        )
+    )
+    ok("versions", "freeze", "--app", "shop", cwd=app_dir)
+    (app_dir / "shop.py").write_text(
+        "import continuum\n\n\nclass OrderFlow(continuum.Workflow):\n"
+        "    def run(self, order):\n        return order\n"
+    )
+    for cached in (app_dir / "__pycache__").glob("shop*"):
+        cached.unlink()
+    gate = cli(
+        "versions", "check", "--strict", "--app", "shop", "--database", backend_url, cwd=app_dir
+    )
+    assert gate.returncode == 1
+    assert "uses helper, which module 'shop' no longer defines" in gate.stderr
+
+    [frozen_file] = (app_dir / "continuum_versions").glob("*.py")
+    frozen_file.write_text(frozen_file.read_text().replace('"module": "shop"', '"module": "gone"'))
+    gate = cli(
+        "versions", "check", "--strict", "--app", "shop", "--database", backend_url, cwd=app_dir
+    )
+    assert gate.returncode == 1
+    assert "its workflow module 'gone' does not import" in gate.stderr
