@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,10 +214,13 @@ def test_show_prints_the_timeline_and_the_history_as_json(
     ]
     assert 'input     {"item": "lamp"}' in head and "output    -" in head
     assert journal.splitlines()[0] == "2 entries"
-    assert journal.splitlines()[1].split() == ["#", "KIND", "NAME", "DETAIL"]
-    activity, wait = (line.split(maxsplit=3) for line in journal.splitlines()[2:4])
-    assert activity == ["0", "activity", RESERVE, '{"reserved": "lamp"}']
-    assert wait[:3] == ["1", "signal_wait", "approval"] and wait[3].startswith("waiting, until ")
+    assert journal.splitlines()[1].split() == ["#", "KIND", "NAME", "TIME", "(UTC)", "DETAIL"]
+    # position, kind, name, the write's date and time, then the detail
+    activity, wait = (line.split(maxsplit=5) for line in journal.splitlines()[2:4])
+    assert activity[:3] == ["0", "activity", RESERVE]
+    assert activity[5] == '{"reserved": "lamp"}'
+    assert wait[:3] == ["1", "signal_wait", "approval"] and wait[5].startswith("waiting, until ")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", " ".join(activity[3:5]))
 
     before = as_json("show", run_id, "--database", backend_url)
     assert [(e["seq"], e["kind"], e["name"]) for e in before["history"]] == [
@@ -263,6 +267,7 @@ def test_show_prints_the_timeline_and_the_history_as_json(
         (2, "activity", SHIP),
     ]
     assert set(history[1]) == {"seq", "kind", "name", "payload", "recorded_at"}
+    assert all(entry["recorded_at"] for entry in history)  # ISO times of each write
     assert history[1]["payload"]["payload"] == {"by": "ana"}
     assert history[2]["payload"] == {"result": "shipped lamp for ana"}
 

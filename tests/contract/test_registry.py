@@ -91,3 +91,18 @@ def test_repin_moves_a_run_only_if_nothing_happened_to_it_since_it_was_read(
     assert (moved_run.version_hash, moved_run.version, moved_run.status) == (V2[1], 2, "suspended")
     # a second migration from the old hash finds nothing to move
     assert not store.repin_run("r", from_hash=V1[1], to_hash=V2[1], to_version=2, **expected)
+
+
+def test_the_journal_for_people_carries_when_each_entry_was_written(store: Store) -> None:
+    run(store, "r")
+    claim = claim_one(store)
+    before = store.now()
+    store.record(claim.lease, [JournalEntry(0, "activity", "a", '{"result": 1}')])
+    store.record(claim.lease, [JournalEntry(1, "timer", "sleep", '{"fire_at": 1}')])
+    journal = store.load_journal("r")
+    assert [(e.seq, e.kind, e.name) for e in journal] == [
+        (0, "activity", "a"),
+        (1, "timer", "sleep"),
+    ]
+    assert all(before - 5 <= e.recorded_at <= store.now() + 5 for e in journal)
+    assert store.load_journal("missing") == []

@@ -83,6 +83,9 @@ class Double(Store):
     def load_history(self, run_id: str) -> Any:
         raise NotImplementedError
 
+    def load_journal(self, run_id: str) -> Any:
+        raise NotImplementedError
+
     def release(self, lease: Lease, *, delay: float) -> None:
         pass
 

@@ -109,7 +109,8 @@ def show(database: str, run_id: str, output_format: str) -> None:
     """
     with client(database) as app:
         run = _get(app, run_id)
-        history = app.store.load_history(run.run_id)
+        pending = app.store.load_history(run.run_id).pending_signals
+        history = History(app.store.load_journal(run.run_id), pending)  # with write times
     if output_format == "json":
         echo_json(show_dict(run, history))
     else:

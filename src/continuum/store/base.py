@@ -176,7 +176,13 @@ class Store(ABC):
 
     # -- attempt writes (fenced) -----------------------------------------------------
     @abstractmethod
-    def load_history(self, run_id: str) -> History: ...
+    def load_history(self, run_id: str) -> History:
+        """The journal (without write times: replay has no use for them) and the
+        pending signals, in one read."""
+
+    @abstractmethod
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        """The journal in order, each entry with when it was written (for people)."""
 
     @abstractmethod
     def apply_writes(self, writes: Sequence[Write]) -> list[ContinuumError | None]:

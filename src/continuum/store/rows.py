@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from continuum.store.base import (
+    JournalEntry,
     Lease,
     PatchUsage,
     RunRecord,
@@ -81,3 +82,10 @@ def version_usage(rows: Sequence[Sequence[Any]]) -> list[VersionUsage]:
 def patch_usage(rows: Sequence[Sequence[Any]]) -> list[PatchUsage]:
     """Rows of (workflow, patch_id, live runs with the marker, live runs without)."""
     return [PatchUsage(wf, patch, int(w), int(wo)) for wf, patch, w, wo in rows]
+
+
+def journal_entries(rows: Sequence[Sequence[Any]]) -> list[JournalEntry]:
+    """Rows of (seq, kind, name, payload, recorded_at), the journal as people read it."""
+    return [
+        JournalEntry(seq, kind, name, payload, None, at) for seq, kind, name, payload, at in rows
+    ]

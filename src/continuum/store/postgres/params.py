@@ -3,8 +3,8 @@
 The JSON a batch of attempt writes travels in (one statement, whatever its
 size) is put together by hand, which costs a lone write less than encoding
 Python objects would. Only values known to be exactly one JSON value each go in
-raw (`Write.malformed` refuses the rest before a write gets here). Versions
-travel as two parallel arrays.
+raw (`Write.malformed` refuses the rest before a write gets here). Versions and
+leases travel as parallel arrays.
 """
 
 from __future__ import annotations
@@ -99,3 +99,12 @@ def _number(value: float | None) -> str:
 
 def version_arrays(versions: base.Versions) -> dict[str, list[str]]:
     return {"workflows": [w for w, _ in versions], "hashes": [h for _, h in versions]}
+
+
+def lease_arrays(leases: Sequence[base.Lease]) -> dict[str, list[Any]]:
+    return {
+        "ids": [lease.run_id for lease in leases],
+        "tokens": [lease.token for lease in leases],
+        "nonces": [lease.nonce for lease in leases],
+        "nodes": [lease.node for lease in leases],
+    }

@@ -196,6 +196,10 @@ WHERE r.id = ANY (%(ids)s::text[]) AND r.id = locked.id AND locked.leased
   AND locked.lease_owner = held.node
 RETURNING r.id, r.lease_token, r.lease_nonce;
 
+-- name: journal_with_times
+SELECT seq, kind, name, payload, extract(epoch FROM recorded_at)::float8
+FROM continuum_journal WHERE run_id = %(run_id)s ORDER BY seq;
+
 -- name: history
 -- The journal and the pending signals in one read. Replay needs neither a sorted
 -- result nor when each row was written: the caller orders the rows, which arrive

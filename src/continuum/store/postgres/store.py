@@ -35,8 +35,9 @@ from continuum.errors import ContinuumError, LeaseLost, StoreError
 from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.postgres import connection
-from continuum.store.postgres.params import version_arrays, write_params
+from continuum.store.postgres.params import lease_arrays, version_arrays, write_params
 from continuum.store.rows import (
+    journal_entries,
     lost_leases,
     patch_usage,
     run_record,
@@ -240,13 +241,7 @@ class PostgresStore(base.Store):
     def renew_leases(self, leases: Sequence[base.Lease], lease_seconds: float) -> list[base.Lease]:
         if not leases:
             return []
-        held = {
-            "lease_seconds": lease_seconds,
-            "ids": [lease.run_id for lease in leases],
-            "tokens": [lease.token for lease in leases],
-            "nonces": [lease.nonce for lease in leases],
-            "nodes": [lease.node for lease in leases],
-        }
+        held = {"lease_seconds": lease_seconds, **lease_arrays(leases)}
         with self._connection() as conn:  # one statement: its own transaction
             return lost_leases(leases, conn.execute(Q["renew_leases"], held).fetchall())
 
@@ -276,6 +271,11 @@ class PostgresStore(base.Store):
         entries.sort()
         signals.sort(key=lambda signal: signal.signal_id)
         return base.History(entries, signals)
+
+    def load_journal(self, run_id: str) -> list[base.JournalEntry]:
+        with self._connection() as conn:
+            rows = conn.execute(Q["journal_with_times"], {"run_id": run_id}).fetchall()
+        return journal_entries(rows)
 
     def submit(self, write: base.Write) -> None:
         self._writes.submit(write)
@@ -348,11 +348,10 @@ class PostgresStore(base.Store):
             )
 
     def version_source(self, workflow: str, version_hash: str) -> str | None:
+        key = {"workflow": workflow, "version_hash": version_hash}
         with self._connection() as conn:
-            row = conn.execute(
-                Q["version_source"], {"workflow": workflow, "version_hash": version_hash}
-            ).fetchone()
-        return None if row is None else row[0]
+            source: str | None = _one(conn.execute(Q["version_source"], key))
+        return source
 
     def version_usage(self) -> list[base.VersionUsage]:
         with self._connection() as conn:

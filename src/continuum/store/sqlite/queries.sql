@@ -125,6 +125,10 @@ WHERE id = :run_id AND lease_token = :token AND lease_nonce = :nonce AND status 
 SELECT seq, kind, name, payload FROM continuum_journal
 WHERE run_id = :run_id ORDER BY seq;
 
+-- name: journal_with_times
+SELECT seq, kind, name, payload, recorded_at FROM continuum_journal
+WHERE run_id = :run_id ORDER BY seq;
+
 -- name: pending_signals
 SELECT id, name, payload, sent_at FROM continuum_signals
 WHERE run_id = :run_id AND consumed_seq IS NULL ORDER BY id;

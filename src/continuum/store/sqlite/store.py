@@ -28,6 +28,7 @@ from continuum.errors import ContinuumError, LeaseLost, StoreError
 from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.rows import (
+    journal_entries,
     lost_leases,
     patch_usage,
     run_record,
@@ -219,6 +220,11 @@ class SQLiteStore(base.Store):
         return lost_leases(leases, renewed)
 
     # -- attempt writes ----------------------------------------------------------------
+    def load_journal(self, run_id: str) -> list[base.JournalEntry]:
+        with self._read() as db:
+            rows = db.execute(Q["journal_with_times"], {"run_id": run_id}).fetchall()
+        return journal_entries(rows)
+
     def load_history(self, run_id: str) -> base.History:
         with self._read() as db:
             db.execute("BEGIN")  # one snapshot for both reads
