@@ -102,10 +102,11 @@ def migrate_command(  # noqa: PLR0917 - click passes every option
 
 def _target(release: Release, workflow: str, to_hash: str) -> type[Workflow]:
     if to_hash == "current":
+        current = release.current()
         found = [
             ep
             for ep in entrypoints.versions(frozenset({workflow}))
-            if (ep.workflow, ep.version_hash) in release.current()
+            if (ep.workflow, ep.version_hash) in current
         ]
         if len(found) != 1:
             raise ConfigurationError(

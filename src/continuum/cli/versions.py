@@ -29,7 +29,7 @@ from continuum.cli.app import app_option, client, workflow_modules
 from continuum.cli.output import echo_json, format_option, table, when
 from continuum.errors import ConfigurationError, WorkflowDefinitionError
 from continuum.instance import Continuum
-from continuum.store.base import TERMINAL_STATUSES, VersionKey
+from continuum.store.base import VersionKey, VersionRow
 from continuum.versions import resolve_versions_dir, resolve_workflows
 from continuum.workflow import entrypoints
 
@@ -143,9 +143,8 @@ def check_command(
         usage = app.store.version_usage()
     rows = []
     for use in usage:
-        live = sum(n for status, n in use.counts.items() if status not in TERMINAL_STATUSES)
-        if live:
-            rows.append((use, live, release.resolves((use.workflow, use.version_hash))))
+        if use.live:
+            rows.append((use, use.live, release.resolves((use.workflow, use.version_hash))))
     stranded = [(use, live) for use, live, how in rows if how is None]
     if output_format == "json":
         echo_json(
@@ -207,7 +206,7 @@ def list_command(database: str, output_format: str) -> None:
                 "version_hash": row.version_hash,
                 "version": row.version,
                 "runs": counts,
-                "live_runs": sum(n for s, n in counts.items() if s not in TERMINAL_STATUSES),
+                "live_runs": use.live if use else 0,
                 "oldest_live": use.oldest_live if use else None,
                 "nodes": [f"{instance}/{node}" for instance, node in holders],
                 "held_as": sorted(kinds),
@@ -269,11 +268,7 @@ def gc_command(
     release = load_release(app_paths, versions_dir)
     current = release.current()
     with client(database) as app:
-        live = {
-            (u.workflow, u.version_hash)
-            for u in app.store.version_usage()
-            if any(s not in TERMINAL_STATUSES and n for s, n in u.counts.items())
-        }
+        live = {(u.workflow, u.version_hash) for u in app.store.version_usage() if u.live}
         rows = [
             (row.workflow, row.version_hash)
             for row in app.store.list_versions()
@@ -298,8 +293,10 @@ def gc_command(
         click.echo("dry run: pass --apply to remove them")
 
 
-def _registry_source(app: Continuum, workflow: str | None, version_hash: str) -> tuple[str, str]:
-    """(workflow, source) of a version the durable registry holds, or a clear error."""
+def _registry_source(
+    app: Continuum, workflow: str | None, version_hash: str
+) -> tuple[VersionRow, str]:
+    """(row, source) of a version the durable registry holds, or a clear error."""
     rows = [r for r in app.store.list_versions() if r.version_hash == version_hash]
     rows = [r for r in rows if workflow is None or r.workflow == workflow]
     if not rows:
@@ -314,7 +311,7 @@ def _registry_source(app: Continuum, workflow: str | None, version_hash: str) ->
             f"the registry holds no source for {row.workflow}@{version_hash} (registered by a "
             "release that did not store sources); find it in version control"
         )
-    return row.workflow, source
+    return row, source
 
 
 @versions.command("restore")
@@ -328,12 +325,7 @@ def restore_command(
     """Write a version's source, kept by the durable registry, into the versions folder."""
     folder = resolve_versions_dir(versions_dir)
     with client(database) as app:
-        _, source = _registry_source(app, workflow, version_hash)
-        row = next(
-            r
-            for r in app.store.list_versions()
-            if (r.workflow, r.version_hash) == (workflow, version_hash)
-        )
+        row, source = _registry_source(app, workflow, version_hash)
     version = frozen.FrozenVersion(
         workflow=workflow,
         version=row.version,
@@ -356,13 +348,13 @@ def restore_command(
 def diff_command(database: str, hash_a: str, hash_b: str) -> None:
     """What changed between two versions' class bodies (unified diff)."""
     with client(database) as app:
-        workflow_a, source_a = _registry_source(app, None, hash_a)
-        workflow_b, source_b = _registry_source(app, None, hash_b)
+        row_a, source_a = _registry_source(app, None, hash_a)
+        row_b, source_b = _registry_source(app, None, hash_b)
     lines = difflib.unified_diff(
         source_a.splitlines(keepends=True),
         source_b.splitlines(keepends=True),
-        fromfile=f"{workflow_a}@{hash_a}",
-        tofile=f"{workflow_b}@{hash_b}",
+        fromfile=f"{row_a.workflow}@{hash_a}",
+        tofile=f"{row_b.workflow}@{hash_b}",
     )
     text = "".join(lines)
     click.echo(text.rstrip("\n") if text else "the two bodies are the same text")

@@ -13,6 +13,7 @@ from typing import Any
 from continuum.store.base import (
     JournalEntry,
     Lease,
+    NewRun,
     PatchUsage,
     RunRecord,
     RunStatus,
@@ -89,3 +90,19 @@ def journal_entries(rows: Sequence[Sequence[Any]]) -> list[JournalEntry]:
     return [
         JournalEntry(seq, kind, name, payload, None, at) for seq, kind, name, payload, at in rows
     ]
+
+
+def new_run_params(new: NewRun) -> dict[str, Any]:
+    """The parameters `insert_run` takes from a new run (no deep copy: it is hot)."""
+    return {
+        "run_id": new.run_id,
+        "workflow": new.workflow,
+        "version_hash": new.version_hash,
+        "version": new.version,
+        "input_json": new.input_json,
+    }
+
+
+def lease_params(lease: Lease) -> dict[str, Any]:
+    """The parameters a fenced statement takes from a lease."""
+    return {"run_id": lease.run_id, "node": lease.node, "token": lease.token, "nonce": lease.nonce}

@@ -236,6 +236,11 @@ class VersionUsage:
     counts: Mapping[str, int]
     oldest_live: float | None  # created_at of the oldest run not yet ended
 
+    @property
+    def live(self) -> int:
+        """Runs not yet ended: what pins this version."""
+        return sum(n for status, n in self.counts.items() if status not in TERMINAL_STATUSES)
+
 
 @dataclass(frozen=True, slots=True)
 class PatchUsage:

@@ -22,7 +22,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -38,7 +37,9 @@ from continuum.store.postgres import connection
 from continuum.store.postgres.params import lease_arrays, version_arrays, write_params
 from continuum.store.rows import (
     journal_entries,
+    lease_params,
     lost_leases,
+    new_run_params,
     patch_usage,
     run_record,
     version_rows,
@@ -160,7 +161,7 @@ class PostgresStore(base.Store):
             "lease_seconds": lease_seconds,
             "nonce": base.new_lease_nonce(),
         }
-        inserted = self._runs("insert_run", {**asdict(new), **lease})
+        inserted = self._runs("insert_run", {**new_run_params(new), **lease})
         if inserted:
             return inserted[0], True
         [existing] = self._runs("get_run", {"run_id": new.run_id})  # started before
@@ -305,7 +306,7 @@ class PostgresStore(base.Store):
 
     def release(self, lease: base.Lease, *, delay: float) -> None:
         with self._tx() as conn:
-            conn.execute(Q["release"], {**asdict(lease), "delay": delay})
+            conn.execute(Q["release"], {**lease_params(lease), "delay": delay})
             if delay <= 0:
                 conn.execute(Q["notify"])
 

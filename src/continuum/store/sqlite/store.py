@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from continuum.errors import ContinuumError, LeaseLost, StoreError
@@ -29,7 +28,9 @@ from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.rows import (
     journal_entries,
+    lease_params,
     lost_leases,
+    new_run_params,
     patch_usage,
     run_record,
     version_rows,
@@ -110,7 +111,7 @@ class SQLiteStore(base.Store):
             inserted = db.execute(
                 Q["insert_run"],
                 {
-                    **asdict(new),
+                    **new_run_params(new),
                     "lease_to": lease_to,
                     "lease_seconds": lease_seconds,
                     "nonce": base.new_lease_nonce(),
@@ -263,7 +264,7 @@ class SQLiteStore(base.Store):
 
     def release(self, lease: base.Lease, *, delay: float) -> None:
         with self._write() as db:
-            db.execute(Q["release"], {**asdict(lease), "now": self.now(), "delay": delay})
+            db.execute(Q["release"], {**lease_params(lease), "now": self.now(), "delay": delay})
 
     # -- versions ----------------------------------------------------------------------
     def register_versions(
