@@ -151,3 +151,56 @@ def test_every_postgres_query_parses_on_its_own(pg_cluster: PostgresCluster) -> 
                 assert not params, name
                 conn.execute(sql.encode())
         conn.rollback()
+
+
+def test_a_database_at_version_3_keeps_its_runs_and_signals_through_migration_4(
+    backend_url: str,
+) -> None:
+    """Migration 4 adds the trace context and the nodes table and rebuilds indexes
+    (the signals' delivery index among them) under data written before it."""
+    postgres = backend_url.startswith("postgres")
+    migrations = PG_MIGRATIONS if postgres else SQLITE_MIGRATIONS
+    assert [m.version for m in migrations][:4] == [1, 2, 3, 4]
+    statements: list[str] = []
+    for migration in migrations[:3]:
+        statements += [migration.sql] if postgres else list(_statements(migration.sql))
+    now = "now()" if postgres else "1700000000.0"
+    statements += [
+        "INSERT INTO continuum_runs (id, workflow, version_hash, version, status, input, "
+        f"created_at, updated_at) VALUES ('r', 'wf', 'h', 1, 'suspended', '1', {now}, {now})",
+        "INSERT INTO continuum_signals (run_id, name, payload, sent_at, consumed_seq, "
+        f"delivery_id) VALUES ('r', 'go', '1', {now}, 0, 'd1'), ('r', 'go', '2', {now}, NULL, "
+        f"NULL), ('r', 'go', '3', {now}, NULL, NULL)",
+        "CREATE TABLE continuum_schema_migrations (version integer PRIMARY KEY, "
+        "name text NOT NULL, applied_at real NOT NULL DEFAULT 0)",
+        "INSERT INTO continuum_schema_migrations (version, name) VALUES (1, 'a'), (2, 'b'), "
+        "(3, 'c')",
+    ]
+    if postgres:
+        with psycopg.connect(backend_url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement.encode())
+    else:
+        conn = sqlite3.connect(backend_url[len("sqlite:///") :])
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+        conn.close()
+    store = open_store(backend_url)
+    try:
+        assert store.schema_version() == 3
+        store.migrate()
+        assert store.schema_version() == migrations[-1].version
+        run = store.get_run("r")
+        assert run is not None and run.trace_context is None
+        signals = store.list_signals("r")
+        assert [(s.payload_json, s.consumed_seq, s.delivery_id) for s in signals] == [
+            ("1", 0, "d1"),
+            ("2", None, None),
+            ("3", None, None),
+        ]
+        assert store.send_signal("r", "go", "4", delivery_id="d1") == "duplicate"
+        assert store.send_signal("r", "go", "4", delivery_id="d2") == "sent"
+        assert store.list_nodes() == []
+    finally:
+        store.close()

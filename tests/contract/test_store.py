@@ -14,6 +14,7 @@ from continuum.store import (
     JournalKind,
     Lease,
     NewRun,
+    RunFilter,
     RunStatus,
     Store,
     VersionRecord,
@@ -81,12 +82,11 @@ def test_get_and_list(store: Store) -> None:
     assert store.get_run("missing") is None
     for i in range(5):
         store.create_run(new_run(f"r{i}", V1 if i % 2 else V2))
-    assert len(store.list_runs(status=None, workflow=None, limit=3)) == 3
-    assert {r.run_id for r in store.list_runs(status="pending", workflow="wf.Order", limit=10)} == {
-        f"r{i}" for i in range(5)
-    }
-    assert store.list_runs(status="completed", workflow=None, limit=10) == []
-    assert store.list_runs(status=None, workflow="other", limit=10) == []
+    assert len(store.query_runs(RunFilter(), limit=3)) == 3
+    pending = RunFilter(statuses=("pending",), workflow="wf.Order")
+    assert {r.run_id for r in store.query_runs(pending, limit=10)} == {f"r{i}" for i in range(5)}
+    assert store.query_runs(RunFilter(statuses=("completed",)), limit=10) == []
+    assert store.query_runs(RunFilter(workflow="other"), limit=10) == []
 
 
 def test_claim_takes_only_known_versions_and_leases_them(store: Store) -> None:

@@ -58,9 +58,6 @@ class Double(Store):
     def get_run(self, run_id: str) -> Any:
         return None
 
-    def list_runs(self, *, status: Any, workflow: Any, limit: int, version_hash: Any = None) -> Any:
-        return []
-
     def cancel_run(self, run_id: str) -> Any:
         return None
 
@@ -114,6 +111,36 @@ class Double(Store):
 
     def repin_run(self, run_id: str, **expected: Any) -> bool:
         return False
+
+    def latest_schema_version(self) -> int:
+        raise NotImplementedError
+
+    def query_runs(self, where: Any, *, limit: int, after: Any = None) -> Any:
+        raise NotImplementedError
+
+    def run_activity(self, *, since: float, bucket_seconds: float) -> Any:
+        raise NotImplementedError
+
+    def list_signals(self, run_id: str) -> Any:
+        raise NotImplementedError
+
+    def heartbeat_node(self, instance: str, node: str, **state: Any) -> None:
+        raise NotImplementedError
+
+    def list_nodes(self) -> Any:
+        raise NotImplementedError
+
+    def store_health(self, **limits: Any) -> Any:
+        raise NotImplementedError
+
+    def due_backlog(self) -> Any:
+        raise NotImplementedError
+
+    def prune_runs(self, **scope: Any) -> int:
+        raise NotImplementedError
+
+    def count_prunable(self, **scope: Any) -> int:
+        raise NotImplementedError
 
 
 def test_a_double_without_super_init_takes_every_attempt_write_verb() -> None:

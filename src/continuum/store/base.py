@@ -27,17 +27,22 @@ from continuum.errors import ContinuumError
 from continuum.store.values import (
     STATUSES,
     TERMINAL_STATUSES,
+    ActivityBucket,
     Claim,
     History,
     JournalEntry,
     JournalKind,
     Lease,
     NewRun,
+    NodeRecord,
     PatchUsage,
+    RunCursor,
+    RunFilter,
     RunRecord,
     RunStatus,
     SignalOutcome,
     SignalRecord,
+    StoreHealth,
     VersionHolder,
     VersionKey,
     VersionRecord,
@@ -52,18 +57,23 @@ from continuum.store.values import (
 __all__ = [
     "STATUSES",
     "TERMINAL_STATUSES",
+    "ActivityBucket",
     "Claim",
     "History",
     "JournalEntry",
     "JournalKind",
     "Lease",
     "NewRun",
+    "NodeRecord",
     "PatchUsage",
+    "RunCursor",
+    "RunFilter",
     "RunRecord",
     "RunStatus",
     "SignalOutcome",
     "SignalRecord",
     "Store",
+    "StoreHealth",
     "VersionHolder",
     "VersionKey",
     "VersionRecord",
@@ -100,14 +110,20 @@ class Store(ABC):
         """The latest applied migration (0 for an empty database)."""
 
     @abstractmethod
+    def latest_schema_version(self) -> int:
+        """The newest migration this release knows: what `migrate` brings a database to."""
+
+    @abstractmethod
     def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
         """Subscribe to what other processes do; returns a function that stops listening.
 
         Topics: "wakeup" (a run became due; payload empty) and "settled" (a run ended;
         payload the JSON array [id, status, output, error], or [id] when too big to
         send). After a lost connection each handler is called with an empty payload:
-        anything may have happened meanwhile. Handlers run on a listener thread and
-        must be quick. Backends without notifications return a function that does nothing.
+        anything may have happened meanwhile. The pseudo-topic "listener" is told
+        "listening" whenever the subscription is (re)established, "reconnecting" when
+        it is lost. Handlers run on a listener thread and must be quick. Backends
+        without notifications return a function that does nothing.
         """
 
     # -- runs ----------------------------------------------------------------------
@@ -125,15 +141,20 @@ class Store(ABC):
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     @abstractmethod
-    def list_runs(
-        self,
-        *,
-        status: str | None,
-        workflow: str | None,
-        limit: int,
-        version_hash: str | None = None,
+    def query_runs(
+        self, where: RunFilter, *, limit: int, after: RunCursor | None = None
     ) -> list[RunRecord]:
-        """Newest first; each filter given narrows the list."""
+        """Runs matching `where`, newest first (by created_at, then id), starting after
+        `after`: keyset pagination, as fast on the last page as on the first."""
+
+    @abstractmethod
+    def run_activity(self, *, since: float, bucket_seconds: float) -> list[ActivityBucket]:
+        """Runs started and ended per bucket from `since` to now, oldest bucket first;
+        buckets with nothing in them are left out."""
+
+    @abstractmethod
+    def list_signals(self, run_id: str) -> list[SignalRecord]:
+        """Every signal sent to the run, consumed or not, in the order sent."""
 
     @abstractmethod
     def cancel_run(self, run_id: str) -> RunRecord | None:
@@ -293,7 +314,61 @@ class Store(ABC):
 
     @abstractmethod
     def unregister_node(self, instance: str, node: str) -> None:
-        """Forget which versions this node has loaded (clean shutdown)."""
+        """Forget this node: the versions it has loaded and its heartbeat (clean shutdown)."""
+
+    # -- nodes, health, retention ------------------------------------------------------
+    @abstractmethod
+    def heartbeat_node(
+        self,
+        instance: str,
+        node: str,
+        *,
+        hostname: str,
+        pid: int,
+        dispatching: bool,
+        concurrency: int,
+        in_flight: int,
+        listener: str,
+    ) -> None:
+        """Record that this node is alive, on the database clock (the first beat also
+        sets `started_at`). Nodes silent for a week are forgotten by the same call."""
+
+    @abstractmethod
+    def list_nodes(self) -> list[NodeRecord]:
+        """Every node that has beaten (and not unregistered), most recently seen first."""
+
+    @abstractmethod
+    def store_health(
+        self, *, grace: float, overdue_after: float, alive_within: float, examples: int = 5
+    ) -> StoreHealth:
+        """Counts of what needs attention (see `StoreHealth`), on the database clock."""
+
+    @abstractmethod
+    def due_backlog(self) -> tuple[int, float | None]:
+        """Runs due now that no node has claimed, and the oldest one's due time."""
+
+    @abstractmethod
+    def prune_runs(
+        self,
+        *,
+        finished_before: float,
+        statuses: Sequence[str],
+        workflows: Sequence[str] | None = None,
+        limit: int,
+    ) -> int:
+        """Delete up to `limit` runs that ended (in one of `statuses`, all terminal)
+        before `finished_before`, with their journals and signals; returns how many.
+        One short transaction that skips rows others hold: it never blocks claims."""
+
+    @abstractmethod
+    def count_prunable(
+        self,
+        *,
+        finished_before: float,
+        statuses: Sequence[str],
+        workflows: Sequence[str] | None = None,
+    ) -> int:
+        """How many runs `prune_runs` would delete, all batches together."""
 
     @abstractmethod
     def list_versions(self) -> list[VersionRow]: ...

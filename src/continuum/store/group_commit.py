@@ -22,9 +22,11 @@ one by one, so one bad write cannot fail the others.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from continuum import telemetry
 from continuum.errors import DatabaseUnavailable, StoreError
 
 T = TypeVar("T")
@@ -32,6 +34,7 @@ T = TypeVar("T")
 # Enough to amortise a flush over many writers; small enough that one batch's
 # statement stays cheap to build and to plan.
 MAX_BATCH = 64
+_WRITE_BATCH = ("continuum", "store", "write_batch")
 
 
 class _Slot(Generic[T]):
@@ -62,8 +65,10 @@ class GroupCommit(Generic[T]):
         *,
         max_batch: int = MAX_BATCH,
         max_in_flight: int = 1,
+        backend: str = "",
     ) -> None:
         self._apply = apply
+        self._metadata = {"backend": backend}  # of the store.write_batch event
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._lock = threading.Lock()
@@ -104,6 +109,7 @@ class GroupCommit(Generic[T]):
                 successor.done.release()
 
     def _write(self, batch: list[_Slot[T]]) -> None:
+        started = time.perf_counter()
         try:
             outcomes = self._apply([slot.item for slot in batch])
         except DatabaseUnavailable as error:
@@ -124,5 +130,8 @@ class GroupCommit(Generic[T]):
                     f"the write was interrupted ({error!r}); it may not have landed"
                 )
             raise
+        if telemetry.wanted(_WRITE_BATCH):
+            took = {"size": len(batch), "duration": time.perf_counter() - started}
+            telemetry.execute(_WRITE_BATCH, took, self._metadata)
         for slot, outcome in zip(batch, outcomes, strict=True):
             slot.error = outcome

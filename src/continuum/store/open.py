@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 
-from continuum.errors import ConfigurationError
+from continuum.errors import ConfigurationError, SchemaError
 from continuum.store.base import Store
 
 DEFAULT_DATABASE = "sqlite:///continuum.db"
 
 
-def open_store(database: object = None, *, max_connections: int = 10) -> Store:
+def open_store(
+    database: object = None, *, max_connections: int = 10, create: bool = True
+) -> Store:
     """Open the store for a URL: `sqlite:///path.db`, `sqlite:///:memory:`,
     `postgresql://...`, or a `psycopg_pool.ConnectionPool` of your own.
     None means `CONTINUUM_DATABASE_URL`, else the embedded default in the working directory;
-    an empty string is refused rather than read as None."""
+    an empty string is refused rather than read as None. `create=False`: a SQLite file
+    that does not exist is a `SchemaError` rather than a new empty file."""
     if type(database).__name__ == "ConnectionPool":
         return _postgres(database, max_connections)
     if isinstance(database, str) and not database.strip():
@@ -31,7 +34,7 @@ def open_store(database: object = None, *, max_connections: int = 10) -> Store:
     if scheme == "sqlite":
         from continuum.store.sqlite import SQLiteStore  # noqa: PLC0415 - load backends on use
 
-        return SQLiteStore(url)
+        return SQLiteStore(url, create=create)
     if scheme in ("postgresql", "postgres"):
         return _postgres(url, max_connections)
     raise ConfigurationError(
@@ -48,3 +51,20 @@ def _postgres(database: object, max_connections: int) -> Store:
             f"PostgreSQL needs the postgres extra: pip install 'continuum-python[postgres]' ({exc})"
         ) from None
     return PostgresStore(database, max_connections=max_connections)  # type: ignore[arg-type]
+
+
+def require_current_schema(store: Store) -> None:
+    """Refuse a schema this release does not write, saying what to run (for
+    instances that do not migrate)."""
+    found, latest = store.schema_version(), store.latest_schema_version()
+    if found == latest:
+        return
+    if found == 0:
+        raise SchemaError(
+            f"{store.url} holds no Continuum schema yet: run 'continuum migrate' "
+            "(or boot a worker, which creates it)"
+        )
+    advice = "run 'continuum migrate'" if found < latest else "upgrade continuum-python to match"
+    raise SchemaError(
+        f"{store.url} has schema version {found} and this release uses {latest}: {advice}"
+    )

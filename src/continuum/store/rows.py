@@ -7,16 +7,21 @@ only how a backend spells a time differs (`stamp`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from continuum.store.base import (
+    ActivityBucket,
     JournalEntry,
     Lease,
     NewRun,
+    NodeRecord,
     PatchUsage,
     RunRecord,
     RunStatus,
+    SignalRecord,
+    StoreHealth,
     VersionHolder,
     VersionRow,
     VersionUsage,
@@ -43,6 +48,7 @@ def run_record(row: Any, stamp: Callable[[Any], float] = float) -> RunRecord:
         lease_token=row["lease_token"],
         lease_expires_at=None if expires_at is None else stamp(expires_at),
         lease_nonce=row["lease_nonce"],
+        trace_context=row["trace_context"],
     )
 
 
@@ -100,7 +106,52 @@ def new_run_params(new: NewRun) -> dict[str, Any]:
         "version_hash": new.version_hash,
         "version": new.version,
         "input_json": new.input_json,
+        "trace_context": new.trace_context,
     }
+
+
+def signal_records(rows: Sequence[Sequence[Any]]) -> list[SignalRecord]:
+    """Rows of (id, name, payload, sent_at, consumed_seq, delivery_id)."""
+    return [
+        SignalRecord(ident, name, payload, sent_at, consumed_seq, delivery_id)
+        for ident, name, payload, sent_at, consumed_seq, delivery_id in rows
+    ]
+
+
+def activity_buckets(
+    rows: Sequence[Sequence[Any]], since: float, bucket_seconds: float
+) -> list[ActivityBucket]:
+    """Rows of (bucket number, started, completed, failed, cancelled), in order."""
+    return [
+        ActivityBucket(since + k * bucket_seconds, int(s), int(c), int(f), int(x))
+        for k, s, c, f, x in rows
+    ]
+
+
+def node_records(rows: Sequence[Sequence[Any]]) -> list[NodeRecord]:
+    """Rows of `continuum_nodes`' columns in table order, times in seconds (SQLite
+    spells `dispatching` 0 or 1)."""
+    return [
+        NodeRecord(
+            instance, node, host, pid, started, beat, bool(dispatching), size, busy, listener
+        )
+        for instance, node, host, pid, started, beat, dispatching, size, busy, listener in rows
+    ]
+
+
+def store_health(row: Sequence[Any]) -> StoreHealth:
+    """The one row of a health read: expired count and ids, overdue count and ids, the
+    oldest due time, and the stranded versions; lists come as JSON (ids; [workflow,
+    hash, live runs] triples), or NULL for none."""
+    expired, expired_ids, overdue, overdue_ids, oldest_due, stranded = row
+    return StoreHealth(
+        expired=int(expired),
+        expired_examples=tuple(json.loads(expired_ids or "[]")),
+        overdue=int(overdue),
+        overdue_examples=tuple(json.loads(overdue_ids or "[]")),
+        oldest_due=None if oldest_due is None else float(oldest_due),
+        stranded=tuple((wf, vh, int(n)) for wf, vh, n in json.loads(stranded or "[]")),
+    )
 
 
 def lease_params(lease: Lease) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class NewRun:
     version_hash: str
     version: int
     input_json: str
+    # Opaque: what a tracing bridge captured where the run was started (see `otel`).
+    trace_context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,71 @@ class RunRecord:
     lease_token: int = 0
     lease_expires_at: float | None = None
     lease_nonce: int = 0
+    trace_context: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs a query wants; each field given narrows it. Times are `created_at`
+    bounds: `created_after` inclusive, `created_before` exclusive."""
+
+    statuses: tuple[str, ...] = ()
+    workflow: str | None = None
+    version_hash: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    run_id: str | None = None
+
+
+class RunCursor(NamedTuple):
+    """Where a page of runs (newest first) ended: the next page starts after it."""
+
+    created_at: float
+    run_id: str
+
+
+class ActivityBucket(NamedTuple):
+    """Runs started, and runs that ended by outcome, in [start, start + width)."""
+
+    start: float
+    started: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A node that runs an instance, as its heartbeat last wrote it."""
+
+    instance: str
+    node: str
+    hostname: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    dispatching: bool
+    concurrency: int
+    in_flight: int
+    listener: str  # "listening", "reconnecting", "polling" (no notifications) or "off"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """What needs attention, as counts and a few examples, read in one go.
+
+    `expired`: running runs whose lease ran out more than `grace` seconds ago
+    (no node has recovered them). `overdue`: waiting runs due more than
+    `overdue_after` seconds ago. `stranded`: live runs per version that no node
+    seen within `alive_within` seconds holds for dispatching.
+    """
+
+    expired: int
+    expired_examples: tuple[str, ...]
+    overdue: int
+    overdue_examples: tuple[str, ...]
+    oldest_due: float | None  # available_at of the oldest due, unclaimed run
+    stranded: tuple[tuple[str, str, int], ...]  # (workflow, version_hash, live runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +185,7 @@ class Claim:
     lease: Lease
     db_now: float  # the database clock when the claim was made
     fresh: bool = False  # the run never ran before this claim: it has no journal to read
+    due_at: float | None = None  # since when it was due (a wake time or a lapsed lease)
 
 
 class JournalEntry(NamedTuple):
@@ -145,6 +213,8 @@ class SignalRecord:
     name: str
     payload_json: str | None
     sent_at: float
+    consumed_seq: int | None = None  # the journal position that took it (list_signals only)
+    delivery_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

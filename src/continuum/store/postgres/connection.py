@@ -27,6 +27,8 @@ from continuum.errors import ConfigurationError, DatabaseUnavailable, StoreError
 
 logger = logging.getLogger("continuum.store.postgres")
 
+# The pseudo-topic of Store.listen told "listening" or "reconnecting".
+LISTENER_STATE = "listener"
 # The channel each topic of Store.listen is notified on.
 CHANNELS = {"wakeup": "continuum_wakeup", "settled": "continuum_settled"}
 
@@ -157,15 +159,18 @@ def listen_loop(
     """Deliver notifications to `handlers` (by topic) until `stop` is set, on a
     connection of its own that `statements` (the LISTEN of each topic) set up, and
     set up again with backoff whenever it is lost."""
-    by_channel = {CHANNELS[topic]: handler for topic, handler in handlers.items()}
+    on_state = handlers.get(LISTENER_STATE, lambda _: None)
+    topics = {topic: handler for topic, handler in handlers.items() if topic != LISTENER_STATE}
+    by_channel = {CHANNELS[topic]: handler for topic, handler in topics.items()}
     backoff = 0.1
     while not stop.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
-                for statement in statements.values():
-                    conn.execute(statement.encode())
+                for topic in topics:
+                    conn.execute(statements[topic].encode())
                 backoff = 0.1
-                for handler in handlers.values():
+                _deliver(on_state, "listening")
+                for handler in topics.values():
                     _deliver(handler, "")  # whatever was sent while nobody listened
                 while not stop.is_set():
                     for note in conn.notifies(timeout=0.5):
@@ -174,6 +179,7 @@ def listen_loop(
             if stop.is_set():
                 return
             logger.warning("wakeup listener lost its connection (%s); reconnecting", exc)
+            _deliver(on_state, "reconnecting")
             stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
 

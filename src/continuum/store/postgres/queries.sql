@@ -51,7 +51,7 @@ SELECT pg_notify(
 WITH inserted AS (
     INSERT INTO continuum_runs
         (id, workflow, version_hash, version, status, input, available_at, lease_owner,
-         lease_token, lease_nonce, lease_expires_at, created_at, updated_at)
+         lease_token, lease_nonce, lease_expires_at, created_at, updated_at, trace_context)
     VALUES (%(run_id)s, %(workflow)s, %(version_hash)s, %(version)s,
             CASE WHEN %(lease_to)s::text IS NULL THEN 'pending' ELSE 'running' END, %(input_json)s,
             CASE WHEN %(lease_to)s::text IS NULL THEN now() END, %(lease_to)s::text,
@@ -59,7 +59,7 @@ WITH inserted AS (
             CASE WHEN %(lease_to)s::text IS NULL THEN 0 ELSE %(nonce)s END,
             CASE WHEN %(lease_to)s::text IS NOT NULL
                  THEN now() + make_interval(secs => %(lease_seconds)s) END,
-            now(), now())
+            now(), now(), %(trace_context)s)
     ON CONFLICT (id) DO NOTHING
     RETURNING *
 ), notified AS (
@@ -70,14 +70,6 @@ FROM inserted;
 
 -- name: get_run
 SELECT * FROM continuum_runs WHERE id = %(run_id)s;
-
--- name: list_runs
-SELECT * FROM continuum_runs
-WHERE (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s)
-  AND (%(version_hash)s::text IS NULL OR version_hash = %(version_hash)s)
-ORDER BY created_at DESC, id DESC
-LIMIT %(limit)s;
 
 -- name: cancel_run
 UPDATE continuum_runs
@@ -396,6 +388,10 @@ WHERE status = 'stuck_unknown_version'
       SELECT * FROM unnest(%(workflows)s::text[], %(hashes)s::text[]));
 
 -- name: unregister_node
+-- A clean shutdown: the node's holds on versions and its heartbeat go.
+WITH heartbeat AS (
+    DELETE FROM continuum_nodes WHERE instance = %(instance)s AND node = %(node)s
+)
 DELETE FROM continuum_workflow_version_nodes WHERE instance = %(instance)s AND node = %(node)s;
 
 -- name: list_versions
@@ -463,3 +459,235 @@ WHERE id = %(run_id)s AND version_hash = %(from_hash)s AND status = 'suspended'
   AND lease_token = %(lease_token)s
   AND abs(extract(epoch FROM updated_at)::float8 - %(updated_at)s) < 0.00001
 RETURNING id;
+
+-- name: query_runs
+-- A page of runs with a run id among its filters (at most one run, found by its key),
+-- newest first after the keyset cursor (created_at, id). Each line that begins with
+-- AND is one filter, kept only when the query has it (run_query.compose): a catch-all
+-- `(x IS NULL OR col = x)` would cost a prepared statement its index. Every other
+-- run list is served by one of the statements below: a range scan of an index that
+-- starts where the last page ended, as fast on the last page as on the first.
+SELECT * FROM continuum_runs
+WHERE true
+AND id = %(run_id)s
+AND status = ANY (%(statuses)s::text[])
+AND workflow = %(workflow)s
+AND version_hash = %(version_hash)s
+AND created_at >= to_timestamp(%(created_after)s::float8)
+AND created_at < to_timestamp(%(created_before)s::float8)
+AND (created_at, id) < (to_timestamp(%(after_created_at)s::float8), %(after_id)s::text)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: query_runs_by_status
+-- A page of runs of some statuses, or of all of them when none is given (no workflow,
+-- version or run id): an ordered scan of (status, created_at, id) per status, each
+-- stopping after a page, merged. Also as fast for a status that is rare or old, whose
+-- runs a scan of created_at would find only after reading every newer run.
+SELECT r.* FROM unnest(%(statuses)s::text[]) AS s (status), LATERAL (
+    SELECT * FROM continuum_runs
+    WHERE status = s.status
+    AND created_at >= to_timestamp(%(created_after)s::float8)
+    AND created_at < to_timestamp(%(created_before)s::float8)
+    AND (created_at, id) < (to_timestamp(%(after_created_at)s::float8), %(after_id)s::text)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT %(limit)s;
+
+-- name: query_runs_of_workflow
+-- A page of one workflow's runs: its version hashes are found by skipping through the
+-- index of (workflow, version_hash, ...) one probe each, then each version's newest
+-- runs are read in order, a page at most, and merged. A workflow or a version whose
+-- runs are all old (retired) costs no more than any other: given its values, the
+-- planner would rather scan created_at and filter, reading every newer run first.
+-- Each probe is parameterized by the one before, which it cannot estimate that way.
+WITH RECURSIVE versions (version_hash) AS (
+    (SELECT version_hash FROM continuum_runs WHERE workflow = %(workflow)s
+     ORDER BY version_hash LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.version_hash FROM continuum_runs AS r
+            WHERE r.workflow = %(workflow)s AND r.version_hash > v.version_hash
+            ORDER BY r.version_hash LIMIT 1)
+    FROM versions AS v WHERE v.version_hash IS NOT NULL
+)
+SELECT r.* FROM versions AS v, LATERAL (
+    SELECT * FROM continuum_runs
+    WHERE workflow = %(workflow)s AND version_hash = v.version_hash
+    AND version_hash = %(version_hash)s
+    AND status = ANY (%(statuses)s::text[])
+    AND created_at >= to_timestamp(%(created_after)s::float8)
+    AND created_at < to_timestamp(%(created_before)s::float8)
+    AND (created_at, id) < (to_timestamp(%(after_created_at)s::float8), %(after_id)s::text)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT %(limit)s;
+
+-- name: query_runs_of_version
+-- A page of one version hash's runs, whatever the workflow: as above, skipping
+-- through the workflows instead.
+WITH RECURSIVE workflows (workflow) AS (
+    (SELECT workflow FROM continuum_runs ORDER BY workflow LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.workflow FROM continuum_runs AS r WHERE r.workflow > w.workflow
+            ORDER BY r.workflow LIMIT 1)
+    FROM workflows AS w WHERE w.workflow IS NOT NULL
+)
+SELECT r.* FROM workflows AS w, LATERAL (
+    SELECT * FROM continuum_runs
+    WHERE workflow = w.workflow AND version_hash = %(version_hash)s
+    AND status = ANY (%(statuses)s::text[])
+    AND created_at >= to_timestamp(%(created_after)s::float8)
+    AND created_at < to_timestamp(%(created_before)s::float8)
+    AND (created_at, id) < (to_timestamp(%(after_created_at)s::float8), %(after_id)s::text)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT %(limit)s;
+
+-- name: run_activity
+-- Runs started and runs ended per bucket k of %(width)s seconds from %(since)s (bucket k
+-- starts at since + k * width): range scans of created_at per status (every status is
+-- named so that the status index serves) and of the ended runs' updated_at. Buckets
+-- with nothing in them have no row.
+WITH started AS (
+    SELECT floor((extract(epoch FROM created_at)::float8 - %(since)s) / %(width)s)::bigint AS k,
+           count(*) AS started
+    FROM continuum_runs
+    WHERE status IN ('pending', 'running', 'suspended', 'completed', 'failed', 'cancelled',
+                     'stuck_unknown_version')
+      AND created_at >= to_timestamp(%(since)s::float8)
+    GROUP BY 1
+), ended AS (
+    SELECT floor((extract(epoch FROM updated_at)::float8 - %(since)s) / %(width)s)::bigint AS k,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM continuum_runs
+    WHERE status IN ('completed', 'failed', 'cancelled')
+      AND updated_at >= to_timestamp(%(since)s::float8)
+    GROUP BY 1
+)
+SELECT k, coalesce(started.started, 0), coalesce(ended.completed, 0),
+       coalesce(ended.failed, 0), coalesce(ended.cancelled, 0)
+FROM started FULL JOIN ended USING (k)
+ORDER BY k;
+
+-- name: list_signals
+SELECT id, name, payload, extract(epoch FROM sent_at)::float8, consumed_seq, delivery_id
+FROM continuum_signals WHERE run_id = %(run_id)s ORDER BY id;
+
+-- name: heartbeat_node
+-- This node's row, on the database clock. started_at stays while the same process
+-- (hostname and pid) beats under the name; nodes silent for a week are forgotten.
+WITH forgotten AS (
+    DELETE FROM continuum_nodes
+    WHERE heartbeat_at < now() - interval '7 days'
+      AND (instance, node) <> (%(instance)s::text, %(node)s::text)
+)
+INSERT INTO continuum_nodes AS n
+    (instance, node, hostname, pid, started_at, heartbeat_at, dispatching, concurrency,
+     in_flight, listener)
+VALUES (%(instance)s, %(node)s, %(hostname)s, %(pid)s, now(), now(), %(dispatching)s,
+        %(concurrency)s, %(in_flight)s, %(listener)s)
+ON CONFLICT (instance, node) DO UPDATE
+SET started_at = CASE WHEN n.hostname = excluded.hostname AND n.pid = excluded.pid
+                      THEN n.started_at ELSE excluded.started_at END,
+    hostname = excluded.hostname, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
+    dispatching = excluded.dispatching, concurrency = excluded.concurrency,
+    in_flight = excluded.in_flight, listener = excluded.listener;
+
+-- name: list_nodes
+SELECT instance, node, hostname, pid, extract(epoch FROM started_at)::float8,
+       extract(epoch FROM heartbeat_at)::float8, dispatching, concurrency, in_flight, listener
+FROM continuum_nodes
+ORDER BY heartbeat_at DESC, instance, node;
+
+-- name: store_health
+-- What needs attention, in one read: expired leases nobody recovered (the leased
+-- index), waiting runs long overdue and the oldest due one (the due index), and per
+-- version the live runs no node seen lately holds for dispatching (a grouped read
+-- of the live runs through the status index). Lists come as JSON.
+WITH expired AS (
+    SELECT id, lease_expires_at FROM continuum_runs
+    WHERE status = 'running'
+      AND lease_expires_at < now() - make_interval(secs => %(grace)s::float8)
+), overdue AS (
+    SELECT id, available_at FROM continuum_runs
+    WHERE status IN ('pending', 'suspended')
+      AND available_at < now() - make_interval(secs => %(overdue_after)s::float8)
+), live AS (
+    SELECT workflow, version_hash, count(*) AS runs FROM continuum_runs
+    WHERE status IN ('pending', 'running', 'suspended', 'stuck_unknown_version')
+    GROUP BY workflow, version_hash
+), stranded AS (
+    SELECT * FROM live
+    WHERE NOT EXISTS (
+        SELECT 1 FROM continuum_workflow_version_nodes AS h
+        WHERE h.workflow = live.workflow AND h.version_hash = live.version_hash
+          AND h.dispatching
+          AND h.last_seen_at >= now() - make_interval(secs => %(alive_within)s::float8))
+)
+SELECT (SELECT count(*) FROM expired),
+       to_json(ARRAY(SELECT id FROM expired ORDER BY lease_expires_at, id LIMIT %(examples)s)),
+       (SELECT count(*) FROM overdue),
+       to_json(ARRAY(SELECT id FROM overdue ORDER BY available_at, id LIMIT %(examples)s)),
+       (SELECT extract(epoch FROM min(available_at))::float8 FROM continuum_runs
+        WHERE status IN ('pending', 'suspended') AND available_at <= now()),
+       (SELECT json_agg(json_build_array(workflow, version_hash, runs)
+                        ORDER BY workflow, version_hash)
+        FROM stranded);
+
+-- name: due_backlog
+SELECT count(*), extract(epoch FROM min(available_at))::float8 FROM continuum_runs
+WHERE status IN ('pending', 'suspended') AND available_at <= now();
+
+-- name: prune_runs
+-- Deletes up to %(limit)s runs that ended before %(finished_before)s, oldest first,
+-- through the index of ended runs; their journals and signals go with them (ON DELETE
+-- CASCADE). SKIP LOCKED: a row another transaction holds (a signal being refused, a
+-- second pruner) is left for the next batch, never waited for.
+WITH chosen AS (
+    SELECT id FROM continuum_runs
+    WHERE status IN ('completed', 'failed', 'cancelled')
+      AND status = ANY (%(statuses)s::text[])
+      AND updated_at < to_timestamp(%(finished_before)s::float8)
+    ORDER BY updated_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM continuum_runs AS r USING chosen WHERE r.id = chosen.id;
+
+-- name: prune_runs_of_workflows
+-- As prune_runs, of the given workflows only (what retention asks, one workflow at a
+-- time): oldest first within each workflow, the workflows in name order, read from the
+-- index of ended runs per workflow. Through the index of all ended runs, a workflow
+-- whose old runs are gone would read past every other workflow's first (measured: a
+-- tenth of a second a look at a million runs). The ORDER BY is that index's own order,
+-- which the other cannot give.
+WITH chosen AS (
+    SELECT id FROM continuum_runs
+    WHERE workflow = ANY (%(workflows)s::text[])
+      AND status IN ('completed', 'failed', 'cancelled')
+      AND status = ANY (%(statuses)s::text[])
+      AND updated_at < to_timestamp(%(finished_before)s::float8)
+    ORDER BY workflow, updated_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM continuum_runs AS r USING chosen WHERE r.id = chosen.id;
+
+-- name: count_prunable
+SELECT count(*) FROM continuum_runs
+WHERE status IN ('completed', 'failed', 'cancelled')
+AND status = ANY (%(statuses)s::text[])
+AND updated_at < to_timestamp(%(finished_before)s::float8)
+AND workflow = ANY (%(workflows)s::text[]);
+
+-- name: without_jit
+-- For the rest of a transaction over many runs (see PostgresObserve._without_jit).
+SET LOCAL jit = off;

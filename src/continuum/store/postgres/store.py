@@ -34,6 +34,7 @@ from continuum.errors import ContinuumError, LeaseLost, StoreError
 from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.postgres import connection
+from continuum.store.postgres.observe import PostgresObserve
 from continuum.store.postgres.params import lease_arrays, version_arrays, write_params
 from continuum.store.rows import (
     journal_entries,
@@ -54,7 +55,7 @@ SCHEMA = read_schema(_PACKAGE)
 _IDLE_BEFORE_CHECK = 1.0  # seconds
 
 
-class PostgresStore(base.Store):
+class PostgresStore(PostgresObserve, base.Store):
     notifies = True
 
     def __init__(
@@ -75,7 +76,7 @@ class PostgresStore(base.Store):
         # Two batches at once, on two connections: the next batch goes out while the
         # one before it waits for its commit to reach the disk (measured: a quarter
         # more activities per second than one at a time; three did worse).
-        self._writes = GroupCommit(self.apply_writes, max_in_flight=2)
+        self._writes = GroupCommit(self.apply_writes, max_in_flight=2, backend="postgres")
         if isinstance(database, psycopg_pool.ConnectionPool):
             self._pool = database
             self._owns_pool = False
@@ -146,6 +147,9 @@ class PostgresStore(base.Store):
                     Q["record_migration"], {"version": migration.version, "name": migration.name}
                 )
 
+    def latest_schema_version(self) -> int:
+        return MIGRATIONS[-1].version
+
     def schema_version(self) -> int:
         with self._connection() as conn:
             if not _one(conn.execute(Q["has_migrations_table"])):
@@ -170,17 +174,6 @@ class PostgresStore(base.Store):
     def get_run(self, run_id: str) -> base.RunRecord | None:
         found = self._runs("get_run", {"run_id": run_id})
         return found[0] if found else None
-
-    def list_runs(
-        self,
-        *,
-        status: str | None,
-        workflow: str | None,
-        limit: int,
-        version_hash: str | None = None,
-    ) -> list[base.RunRecord]:
-        params = {"status": status, "workflow": workflow, "version_hash": version_hash}
-        return self._runs("list_runs", {**params, "limit": limit})
 
     def _runs(self, query: str, params: Mapping[str, Any]) -> list[base.RunRecord]:
         """The runs one statement (in a transaction of its own) returns."""
@@ -229,7 +222,8 @@ class PostgresStore(base.Store):
         claims = []
         for row in rows:
             run = _run(row)
-            claims.append(base.Claim(run, base.Lease.of(run), row["db_now"], fresh=row["fresh"]))
+            due = row["claimed_due"].timestamp()
+            claims.append(base.Claim(run, base.Lease.of(run), row["db_now"], row["fresh"], due))
         return claims
 
     def next_due_in(self, versions: base.Versions) -> float | None:
@@ -249,7 +243,7 @@ class PostgresStore(base.Store):
     def listen(self, handlers: Mapping[str, Callable[[str], None]]) -> Callable[[], None]:
         stop = threading.Event()
         self._listeners.append(stop)
-        statements = {topic: Q[f"listen_{topic}"] for topic in handlers}
+        statements = {t: Q[f"listen_{t}"] for t in handlers if t != connection.LISTENER_STATE}
         thread = threading.Thread(
             target=connection.listen_loop,
             args=(self._conninfo, statements, handlers, stop),

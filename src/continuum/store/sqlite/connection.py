@@ -38,8 +38,9 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
-def connect(url: str) -> sqlite3.Connection:
-    """One connection to the file a URL names, in WAL mode, with its options applied."""
+def connect(url: str, *, create: bool = True) -> sqlite3.Connection:
+    """One connection to the file a URL names, in WAL mode, with its options applied;
+    `create=False` refuses a file that does not exist rather than make an empty one."""
     path, options = parse_url(url)
     synchronous = _SYNCHRONOUS.get(options.get("synchronous", "full").lower())
     if synchronous is None:
@@ -60,6 +61,11 @@ def connect(url: str) -> sqlite3.Connection:
             raise DatabaseUnavailable(
                 f"cannot open SQLite database {path!r}: folder {folder!r} does not exist; "
                 "create it or point database= elsewhere"
+            )
+        if not create and not os.path.exists(path):
+            raise SchemaError(
+                f"SQLite database {path!r} does not exist: check the path, or create it "
+                "with 'continuum migrate' (or by booting a worker)"
             )
     try:
         conn = sqlite3.connect(

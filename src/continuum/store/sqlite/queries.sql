@@ -26,25 +26,18 @@ SELECT coalesce(max(version), 0) FROM continuum_schema_migrations;
 -- that started it (it runs the run itself, with no separate claim).
 INSERT INTO continuum_runs
     (id, workflow, version_hash, version, status, input, available_at, lease_owner,
-     lease_token, lease_nonce, lease_expires_at, created_at, updated_at)
+     lease_token, lease_nonce, lease_expires_at, created_at, updated_at, trace_context)
 VALUES (:run_id, :workflow, :version_hash, :version,
         CASE WHEN :lease_to IS NULL THEN 'pending' ELSE 'running' END, :input_json,
         CASE WHEN :lease_to IS NULL THEN :now END, :lease_to,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE 1 END,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE :nonce END,
         CASE WHEN :lease_to IS NOT NULL THEN :now + :lease_seconds END,
-        :now, :now)
+        :now, :now, :trace_context)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: get_run
 SELECT * FROM continuum_runs WHERE id = :run_id;
-
--- name: list_runs
-SELECT * FROM continuum_runs
-WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
-  AND (:version_hash IS NULL OR version_hash = :version_hash)
-ORDER BY created_at DESC, id DESC
-LIMIT :limit;
 
 -- name: cancel_run
 UPDATE continuum_runs
@@ -73,7 +66,7 @@ WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 -- Due runs, oldest due first. :known = 1 takes runs of the listed versions,
 -- :known = 0 runs of any other. Run in the same write transaction as claim_take.
 -- `fresh`: the run was pending, so it never ran and has no journal to read.
-SELECT id, status = 'pending' AS fresh FROM (
+SELECT id, status = 'pending' AS fresh, due FROM (
     SELECT id, available_at AS due FROM continuum_runs
     WHERE status IN ('pending', 'suspended') AND available_at <= :now
     UNION ALL
@@ -246,3 +239,154 @@ UPDATE continuum_runs
 SET version_hash = :to_hash, version = :to_version, updated_at = :now
 WHERE id = :run_id AND version_hash = :from_hash AND status = 'suspended'
   AND lease_token = :lease_token AND updated_at = :updated_at;
+
+-- name: query_runs
+-- A page of runs, newest first, after the keyset cursor (created_at, id): a range scan
+-- of an index that starts where the last page ended. Each line that begins with AND is
+-- one filter, kept only when the query has it (run_query.compose), so that each
+-- combination is planned for the filters it has. One status is :status, which reads
+-- (status, created_at, id) in order however rare the status; several are :statuses, a
+-- JSON array.
+SELECT * FROM continuum_runs
+WHERE true
+AND id = :run_id
+AND status = :status
+AND status IN (SELECT value FROM json_each(:statuses))
+AND workflow = :workflow
+AND version_hash = :version_hash
+AND created_at >= :created_after
+AND created_at < :created_before
+AND (created_at, id) < (:after_created_at, :after_id)
+ORDER BY created_at DESC, id DESC
+LIMIT :limit;
+
+-- name: run_activity
+-- Runs started and runs ended per bucket k of :width seconds from :since (bucket k
+-- starts at since + k * width; a cast truncates, which is floor for times after
+-- :since). Buckets with nothing in them have no row. The ended runs are read through
+-- their index (INDEXED BY: without statistics SQLite would read the status index).
+WITH started AS (
+    SELECT CAST((created_at - :since) / :width AS INTEGER) AS k, count(*) AS started
+    FROM continuum_runs
+    WHERE created_at >= :since
+    GROUP BY 1
+), ended AS (
+    SELECT CAST((updated_at - :since) / :width AS INTEGER) AS k,
+           sum(status = 'completed') AS completed, sum(status = 'failed') AS failed,
+           sum(status = 'cancelled') AS cancelled
+    FROM continuum_runs INDEXED BY continuum_runs_ended
+    WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at >= :since
+    GROUP BY 1
+), buckets AS (
+    SELECT k FROM started UNION SELECT k FROM ended
+)
+SELECT buckets.k, coalesce(started.started, 0), coalesce(ended.completed, 0),
+       coalesce(ended.failed, 0), coalesce(ended.cancelled, 0)
+FROM buckets
+LEFT JOIN started ON started.k = buckets.k
+LEFT JOIN ended ON ended.k = buckets.k
+ORDER BY buckets.k;
+
+-- name: list_signals
+SELECT id, name, payload, sent_at, consumed_seq, delivery_id
+FROM continuum_signals WHERE run_id = :run_id ORDER BY id;
+
+-- name: forget_silent_nodes
+-- Nodes silent for a week (seven days of seconds), other than the one beating.
+DELETE FROM continuum_nodes
+WHERE heartbeat_at < :now - 604800 AND NOT (instance = :instance AND node = :node);
+
+-- name: heartbeat_node
+-- This node's row. started_at stays while the same process (hostname and pid) beats
+-- under the name.
+INSERT INTO continuum_nodes AS n
+    (instance, node, hostname, pid, started_at, heartbeat_at, dispatching, concurrency,
+     in_flight, listener)
+VALUES (:instance, :node, :hostname, :pid, :now, :now, :dispatching, :concurrency,
+        :in_flight, :listener)
+ON CONFLICT (instance, node) DO UPDATE
+SET started_at = CASE WHEN n.hostname = excluded.hostname AND n.pid = excluded.pid
+                      THEN n.started_at ELSE excluded.started_at END,
+    hostname = excluded.hostname, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
+    dispatching = excluded.dispatching, concurrency = excluded.concurrency,
+    in_flight = excluded.in_flight, listener = excluded.listener;
+
+-- name: list_nodes
+SELECT instance, node, hostname, pid, started_at, heartbeat_at, dispatching, concurrency,
+       in_flight, listener
+FROM continuum_nodes
+ORDER BY heartbeat_at DESC, instance, node;
+
+-- name: unregister_heartbeat
+DELETE FROM continuum_nodes WHERE instance = :instance AND node = :node;
+
+-- name: store_health
+-- What needs attention, in one read: expired leases nobody recovered, waiting runs
+-- long overdue and the oldest due one, and per version the live runs no node seen
+-- lately holds for dispatching. Lists come as JSON.
+WITH expired AS (
+    SELECT id, lease_expires_at FROM continuum_runs
+    WHERE status = 'running' AND lease_expires_at < :now - :grace
+), overdue AS (
+    SELECT id, available_at FROM continuum_runs
+    WHERE status IN ('pending', 'suspended') AND available_at < :now - :overdue_after
+), live AS (
+    SELECT workflow, version_hash, count(*) AS runs FROM continuum_runs
+    WHERE status IN ('pending', 'running', 'suspended', 'stuck_unknown_version')
+    GROUP BY workflow, version_hash
+), stranded AS (
+    SELECT * FROM live
+    WHERE NOT EXISTS (
+        SELECT 1 FROM continuum_workflow_version_nodes AS h
+        WHERE h.workflow = live.workflow AND h.version_hash = live.version_hash
+          AND h.dispatching AND h.last_seen_at >= :now - :alive_within)
+    ORDER BY workflow, version_hash
+)
+SELECT (SELECT count(*) FROM expired),
+       (SELECT json_group_array(id) FROM (
+            SELECT id FROM expired ORDER BY lease_expires_at, id LIMIT :examples)),
+       (SELECT count(*) FROM overdue),
+       (SELECT json_group_array(id) FROM (
+            SELECT id FROM overdue ORDER BY available_at, id LIMIT :examples)),
+       (SELECT min(available_at) FROM continuum_runs
+        WHERE status IN ('pending', 'suspended') AND available_at <= :now),
+       (SELECT json_group_array(json_array(workflow, version_hash, runs)) FROM stranded);
+
+-- name: due_backlog
+SELECT count(*), min(available_at) FROM continuum_runs
+WHERE status IN ('pending', 'suspended') AND available_at <= :now;
+
+-- name: prune_runs
+-- Deletes up to :limit runs that ended before :finished_before, oldest first, through
+-- the index of ended runs; their journals and signals go with them (ON DELETE CASCADE).
+-- INDEXED BY: without statistics (ANALYZE) SQLite would rather read the status index
+-- and sort every ended run for each batch.
+DELETE FROM continuum_runs WHERE id IN (
+    SELECT id FROM continuum_runs INDEXED BY continuum_runs_ended
+    WHERE status IN ('completed', 'failed', 'cancelled')
+      AND status IN (SELECT value FROM json_each(:statuses))
+      AND updated_at < :finished_before
+    ORDER BY updated_at
+    LIMIT :limit
+);
+
+-- name: prunable_of_workflow
+-- The oldest :limit runs of one workflow that prune_runs would take, in order, from the
+-- index of ended runs per workflow (retention prunes one workflow at a time).
+SELECT id FROM continuum_runs INDEXED BY continuum_runs_ended_by_workflow
+WHERE workflow = :workflow AND status IN ('completed', 'failed', 'cancelled')
+  AND status IN (SELECT value FROM json_each(:statuses))
+  AND updated_at < :finished_before
+ORDER BY updated_at
+LIMIT :limit;
+
+-- name: delete_runs
+-- Runs chosen by prunable_of_workflow in the same write transaction (:ids, a JSON array).
+DELETE FROM continuum_runs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: count_prunable
+SELECT count(*) FROM continuum_runs
+WHERE status IN ('completed', 'failed', 'cancelled')
+AND status IN (SELECT value FROM json_each(:statuses))
+AND updated_at < :finished_before
+AND workflow IN (SELECT value FROM json_each(:workflows));

@@ -22,7 +22,9 @@ CREATE TABLE continuum_runs (
     updated_at REAL NOT NULL,
     -- Drawn at random by every claim and compared by the fence beside the token:
     -- a claim lost in a crash is never handed out again.
-    lease_nonce INTEGER NOT NULL DEFAULT 0
+    lease_nonce INTEGER NOT NULL DEFAULT 0,
+    -- Opaque: what a tracing bridge captured where the run was started.
+    trace_context TEXT
 );
 
 -- Claims read only these two small partial indexes, however many runs have ended.
@@ -30,8 +32,17 @@ CREATE INDEX continuum_runs_due ON continuum_runs (available_at)
     WHERE status IN ('pending', 'suspended');
 CREATE INDEX continuum_runs_leased ON continuum_runs (lease_expires_at)
     WHERE status = 'running';
-CREATE INDEX continuum_runs_by_status ON continuum_runs (status, created_at);
-CREATE INDEX continuum_runs_by_workflow ON continuum_runs (workflow, version_hash);
+-- Run lists, newest first, by keyset (see query_runs).
+CREATE INDEX continuum_runs_newest ON continuum_runs (created_at, id);
+CREATE INDEX continuum_runs_by_status ON continuum_runs (status, created_at, id);
+CREATE INDEX continuum_runs_by_workflow ON continuum_runs (workflow, version_hash, created_at, id);
+-- Ended runs by when they ended: pruning (oldest first) and the activity chart.
+CREATE INDEX continuum_runs_ended ON continuum_runs (updated_at)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+-- The same per workflow: retention prunes one workflow at a time, and would otherwise
+-- read past every other workflow's old runs on each look.
+CREATE INDEX continuum_runs_ended_by_workflow ON continuum_runs (workflow, updated_at)
+    WHERE status IN ('completed', 'failed', 'cancelled');
 
 CREATE TABLE continuum_journal (
     run_id TEXT NOT NULL REFERENCES continuum_runs (id) ON DELETE CASCADE,
@@ -56,8 +67,9 @@ CREATE TABLE continuum_signals (
 
 CREATE INDEX continuum_signals_pending ON continuum_signals (run_id, id)
     WHERE consumed_seq IS NULL;
-CREATE UNIQUE INDEX continuum_signals_delivery ON continuum_signals (run_id, delivery_id)
-    WHERE delivery_id IS NOT NULL;
+-- Whole, not partial: beside refusing a repeated delivery id (NULLs are distinct) it
+-- is the index on run_id that deleting a run's signals (the cascade) looks them up by.
+CREATE UNIQUE INDEX continuum_signals_delivery ON continuum_signals (run_id, delivery_id);
 
 CREATE TABLE continuum_workflow_versions (
     workflow TEXT NOT NULL,
@@ -90,3 +102,19 @@ CREATE TABLE continuum_workflow_version_nodes (
 
 -- Patch markers, for the drain report's patch usage.
 CREATE INDEX continuum_journal_patches ON continuum_journal (name, run_id) WHERE kind = 'patch';
+
+-- Each node's heartbeat (the observer's node list; `health`).
+CREATE TABLE continuum_nodes (
+    instance TEXT NOT NULL,
+    node TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    dispatching INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    in_flight INTEGER NOT NULL,
+    -- "listening", "reconnecting", "polling" or "off"
+    listener TEXT NOT NULL,
+    PRIMARY KEY (instance, node)
+);

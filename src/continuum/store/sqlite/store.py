@@ -38,6 +38,7 @@ from continuum.store.rows import (
 )
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 from continuum.store.sqlite.connection import _statements, connect, translated
+from continuum.store.sqlite.observe import SQLiteObserve
 
 _PACKAGE = "continuum.store.sqlite"
 Q = load_queries(_PACKAGE, "queries.sql")
@@ -45,15 +46,15 @@ MIGRATIONS = read_migrations(_PACKAGE)
 SCHEMA = read_schema(_PACKAGE)
 
 
-class SQLiteStore(base.Store):
+class SQLiteStore(SQLiteObserve, base.Store):
     notifies = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self._conn = connect(url)
+        self._conn = connect(url, create=create)
         self._lock = threading.RLock()
         # One transaction (one sync of the file) for the writes of many attempts.
-        self._writes = GroupCommit(self.apply_writes)
+        self._writes = GroupCommit(self.apply_writes, backend="sqlite")
 
     # -- plumbing --------------------------------------------------------------------
     @contextmanager
@@ -97,6 +98,9 @@ class SQLiteStore(base.Store):
                     Q["record_migration"], {"version": migration.version, "name": migration.name}
                 )
 
+    def latest_schema_version(self) -> int:
+        return MIGRATIONS[-1].version
+
     def schema_version(self) -> int:
         with self._read() as db:
             if not db.execute(Q["has_migrations_table"]).fetchone()[0]:
@@ -125,19 +129,6 @@ class SQLiteStore(base.Store):
         with self._read() as db:
             row = db.execute(Q["get_run"], {"run_id": run_id}).fetchone()
         return None if row is None else run_record(row)
-
-    def list_runs(
-        self,
-        *,
-        status: str | None,
-        workflow: str | None,
-        limit: int,
-        version_hash: str | None = None,
-    ) -> list[base.RunRecord]:
-        params = {"status": status, "workflow": workflow, "version_hash": version_hash}
-        with self._read() as db:
-            rows = db.execute(Q["list_runs"], {**params, "limit": limit}).fetchall()
-        return [run_record(row) for row in rows]
 
     def cancel_run(self, run_id: str) -> base.RunRecord | None:
         with self._write() as db:
@@ -174,8 +165,8 @@ class SQLiteStore(base.Store):
             return []
         now = self.now()
         with self._write() as db:
-            chosen = {  # id -> fresh, oldest due first
-                row[0]: bool(row[1])
+            chosen = {  # id -> (fresh, due), oldest due first
+                row[0]: (bool(row[1]), float(row[2]))
                 for row in db.execute(
                     Q["claim_choose"],
                     {
@@ -200,7 +191,7 @@ class SQLiteStore(base.Store):
             ).fetchall()
         order = {run_id: index for index, run_id in enumerate(chosen)}  # oldest due first
         runs = sorted((run_record(row) for row in rows), key=lambda r: order[r.run_id])
-        return [base.Claim(run, base.Lease.of(run), now, fresh=chosen[run.run_id]) for run in runs]
+        return [base.Claim(run, base.Lease.of(run), now, *chosen[run.run_id]) for run in runs]
 
     def next_due_in(self, versions: base.Versions) -> float | None:
         if not versions:
@@ -346,6 +337,7 @@ class SQLiteStore(base.Store):
     def unregister_node(self, instance: str, node: str) -> None:
         with self._write() as db:
             db.execute(Q["unregister_node"], {"instance": instance, "node": node})
+            db.execute(Q["unregister_heartbeat"], {"instance": instance, "node": node})
 
 
 def _apply(db: sqlite3.Connection, write: base.Write, now: float) -> None:
