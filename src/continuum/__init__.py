@@ -17,7 +17,10 @@ Every error Continuum raises is exported here (`except continuum.RunNotFound:`);
 `continuum.errors` draws their tree.
 """
 
+import importlib
+
 from continuum import telemetry
+from continuum.booted import cancel, get, result, signal, start
 from continuum.errors import (
     ActivityFailed,
     ConfigurationError,
@@ -39,8 +42,8 @@ from continuum.errors import (
     WorkflowDefinitionError,
     WorkflowIdentityWarning,
 )
-from continuum.instance import Continuum, cancel, get, result, signal, start
-from continuum.runs import RunInfo
+from continuum.instance import Continuum
+from continuum.runs import Page, RunInfo
 from continuum.runtime.activity import Retry, activity
 from continuum.runtime.primitives import (
     deprecate_patch,
@@ -70,6 +73,7 @@ __all__ = [
     "NoDefaultInstance",
     "NotBooted",
     "NotInWorkflow",
+    "Page",
     "Retry",
     "RunCancelled",
     "RunFailed",
@@ -102,3 +106,13 @@ __all__ = [
     "wait_for_signal",
     "wait_for_signal_async",
 ]
+
+# `continuum.otel` and `continuum.web` need extras; they are imported on first use,
+# so `import continuum` stays light and `continuum.otel.instrument(app)` still works.
+_OPTIONAL = frozenset({"otel", "web"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _OPTIONAL:
+        return importlib.import_module(f"continuum.{name}")
+    raise AttributeError(f"module 'continuum' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The dispatcher: claims due runs, runs their attempts, keeps their leases alive.
 
-Three kinds of thread per node:
+Four kinds of thread per node:
 - the claim loop leases due runs of the versions this node has loaded, never
   more than it has free workers (a node does not hoard runs another node could
   start now), and sleeps until a local wakeup, the next due time or the poll
@@ -10,10 +10,11 @@ Three kinds of thread per node:
   claim filled every worker, a start, signal or notification came since, or
   the next due time has passed);
 - `concurrency` workers, each running one attempt at a time;
-- the heartbeat, which renews every lease this node holds in one statement
-  and stops attempts whose lease was lost. Each attempt also keeps its own
-  local deadline (`LeaseGuard`), so a worker that runs again after a stall
-  stops before the heartbeat has had a chance to learn the lease is gone.
+- the heartbeat (`heartbeat`), which renews every lease this node holds in one
+  statement and stops attempts whose lease was lost. Each attempt also keeps its
+  own local deadline (`LeaseGuard`), so a worker that runs again after a stall
+  stops before the heartbeat has had a chance to learn the lease is gone;
+- retention (`retention`), which deletes expired finished runs once a minute.
 
 Runs of versions this node does not have are never claimed with the others,
 so they cannot hold up runs it knows. Every `unknown_version_backoff` seconds
@@ -34,6 +35,8 @@ from typing import Any
 
 from continuum import telemetry
 from continuum.errors import ContinuumError
+from continuum.heartbeat import Heartbeat, Held
+from continuum.retention import Retention
 from continuum.runtime.attempt import Outcome, close_thread_loop, execute
 from continuum.runtime.lease_guard import LeaseGuard, lease_clock
 from continuum.store.base import Claim, Lease, NewRun, RunRecord, Store, VersionKey
@@ -49,12 +52,15 @@ _MIN_IDLE = 0.01
 _PROBE_BATCH = 10
 _GATHER_SECONDS = 0.01
 _DUE_CACHE_SECONDS = 0.02
+_CLAIM_EVENT = ("continuum", "dispatcher", "claim")
+_CLAIMED_EVENT = ("continuum", "run", "claimed")
 
 
 @dataclass(slots=True)
 class _InFlight:
     claim: Claim
     guard: LeaseGuard
+    metadata: Mapping[str, Any]  # of the attempt's telemetry events
 
 
 class Dispatcher:
@@ -71,10 +77,12 @@ class Dispatcher:
         known_versions: Callable[[], Sequence[VersionKey]],
         on_outcome: Callable[[Outcome], None],
         refresh_versions: Callable[[], None],
+        listener_state: Callable[[], str] = lambda: "off",
     ) -> None:
         """`known_versions()`: the versions this node can run (read on every claim).
         `on_outcome(outcome)`: an attempt ended. `refresh_versions()`: keep this
-        node's versions current in the durable registry (called every heartbeat)."""
+        node's versions current in the durable registry (called every heartbeat).
+        `listener_state()`: what the heartbeat writes about the notification listener."""
         self._store = store
         self._instance = instance
         self._node = node
@@ -84,7 +92,16 @@ class Dispatcher:
         self._probe_every = unknown_version_backoff
         self._known_versions = known_versions
         self._on_outcome = on_outcome
-        self._refresh_versions = refresh_versions
+        self._retention = Retention(store, metadata=self.metadata)
+        self._heartbeat = Heartbeat(
+            store,
+            metadata=self.metadata,
+            lease_seconds=lease_seconds,
+            concurrency=concurrency,
+            held=self._held,
+            refresh_versions=refresh_versions,
+            listener_state=listener_state,
+        )
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -116,7 +133,18 @@ class Dispatcher:
         name = f"continuum[{self._instance}]"
         self._threads = [
             threading.Thread(target=self._claim_loop, name=f"{name} claims", daemon=True),
-            threading.Thread(target=self._heartbeat_loop, name=f"{name} heartbeat", daemon=True),
+            threading.Thread(
+                target=self._heartbeat.loop,
+                args=(self._stopping,),
+                name=f"{name} heartbeat",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._retention.loop,
+                args=(self._stopping,),
+                name=f"{name} retention",
+                daemon=True,
+            ),
         ] + [
             threading.Thread(target=self._worker, name=f"{name} worker {i}", daemon=True)
             for i in range(self._concurrency)
@@ -194,6 +222,18 @@ class Dispatcher:
         """Workers with nothing to do: what a locally started run may take at once."""
         return self._concurrency - len(self._inflight) - self._reserved
 
+    def alive(self) -> bool:
+        """Whether every thread of this dispatcher is running (and it is not stopping)."""
+        return not self._stopping.is_set() and all(t.is_alive() for t in self._threads)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def _held(self) -> list[Held]:
+        with self._lock:
+            return [Held(i.claim.lease, i.guard, i.metadata) for i in self._inflight.values()]
+
     def holds(self, run_id: str) -> bool:
         """Whether this node is running (or about to run) the run now."""
         return run_id in self._inflight
@@ -235,6 +275,10 @@ class Dispatcher:
                 versions=versions,
                 known=True,
             )
+            if telemetry.wanted(_CLAIM_EVENT):
+                took = lease_clock() - requested_at
+                measurements = {"duration": took, "count": len(claims), "limit": free}
+                telemetry.execute(_CLAIM_EVENT, measurements, self.metadata)
             for claim in claims:
                 self._dispatch(claim, requested_at)
             if len(claims) == free:
@@ -264,7 +308,19 @@ class Dispatcher:
         return None if due_in is None else due_in - (now - asked_at)
 
     def _dispatch(self, claim: Claim, requested_at: float, *, reserved: bool = False) -> None:
-        item = _InFlight(claim, LeaseGuard(requested_at, self._lease_seconds))
+        run = claim.run
+        metadata = {
+            "run_id": run.run_id,
+            "workflow": run.workflow,
+            "version_hash": run.version_hash,
+            **self.metadata,
+            "attempt": claim.lease.token,
+            "trace_context": run.trace_context,
+        }
+        if telemetry.wanted(_CLAIMED_EVENT):
+            latency = 0.0 if claim.due_at is None else max(0.0, claim.db_now - claim.due_at)
+            telemetry.execute(_CLAIMED_EVENT, {"latency": latency}, metadata)
+        item = _InFlight(claim, LeaseGuard(requested_at, self._lease_seconds), metadata)
         with self._lock:  # the slot moves from reserved to in flight in one step
             if reserved:
                 self._reserved -= 1
@@ -324,12 +380,6 @@ class Dispatcher:
 
     def _attempt(self, item: _InFlight) -> Outcome:
         run = item.claim.run
-        metadata: Mapping[str, Any] = {
-            "run_id": run.run_id,
-            "workflow": run.workflow,
-            "version_hash": run.version_hash,
-            **self.metadata,
-        }
         entrypoint = entrypoints.resolve(run.workflow, run.version_hash)
         try:
             if entrypoint is None:  # cannot happen for a known-version claim; be safe anyway
@@ -339,7 +389,7 @@ class Dispatcher:
                 self._store,
                 item.claim,
                 entrypoint,
-                metadata=metadata,
+                metadata=item.metadata,
                 stopping=self._stopping,
                 guard=item.guard,
             )
@@ -349,27 +399,3 @@ class Dispatcher:
         except Exception:
             logger.exception("run %s: attempt crashed; its lease will expire", run.run_id)
             return Outcome(run.run_id, "interrupted")
-
-    # -- heartbeat -------------------------------------------------------------------
-    def _heartbeat_loop(self) -> None:
-        interval = self._lease_seconds / 3
-        while not self._stopping.wait(interval):
-            try:
-                self._refresh_versions()
-            except ContinuumError as exc:
-                logger.warning("heartbeat: could not refresh the versions registry: %s", exc)
-            with self._lock:
-                held = {item.claim.lease: item for item in self._inflight.values()}
-            if not held:
-                continue
-            requested_at = lease_clock()
-            try:
-                lost = set(self._store.renew_leases(list(held), self._lease_seconds))
-            except ContinuumError as exc:
-                logger.warning("heartbeat: could not renew leases: %s", exc)
-                continue
-            for lease, item in held.items():
-                if lease in lost:
-                    item.guard.lost.set()
-                else:
-                    item.guard.renewed(requested_at)

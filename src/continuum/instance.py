@@ -11,8 +11,8 @@ It wires the parts that do the work, each in a module of its own: the store
 (`store/`), the versions it runs (`versions.InstanceVersions`), the dispatcher
 that executes runs (`dispatcher`), and the waiter behind `result()` (`results`).
 
-Module-level `continuum.start/signal/cancel/get/result` act on the default
-instance: the only booted one, or the booted one named "default".
+Its read side (`query`, `runs`, `health`) is in `views`; module-level
+`continuum.start/signal/cancel/get/result` act on the default instance (`booted`).
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from continuum import serialization, telemetry, validation
+from continuum import booted, serialization, telemetry, validation
 from continuum.dispatcher import Dispatcher
 from continuum.errors import (
     ConfigurationError,
-    NoDefaultInstance,
     NotBooted,
     RunFinished,
     RunNotFound,
@@ -39,19 +37,18 @@ from continuum.results import ResultWaiter, Settled
 from continuum.runs import RunInfo
 from continuum.runtime.attempt import Outcome
 from continuum.store import NewRun, Store, open_store
-from continuum.store.base import STATUSES, TERMINAL_STATUSES, RunRecord
+from continuum.store.base import TERMINAL_STATUSES, RunRecord
+from continuum.store.open import require_current_schema
 from continuum.versions import InstanceVersions, VersionRegistry
+from continuum.views import RunViews
 from continuum.workflow import Workflow, entrypoint_of
 
 logger = logging.getLogger("continuum")
 
 MAX_RUN_ID_LENGTH = validation.MAX_IDENTIFIER_LENGTH
 
-_booted: dict[str, Continuum] = {}
-_booted_lock = threading.Lock()
 
-
-class Continuum:
+class Continuum(RunViews):
     """A Continuum engine instance. See the module docstring."""
 
     def __init__(
@@ -67,10 +64,15 @@ class Continuum:
         lease_seconds: float = 30.0,
         unknown_version_backoff: float = 5.0,
         versions_dir: str | os.PathLike[str] | None = None,
+        migrate: bool = True,
     ) -> None:
         self.name = validation.identifier(name, name="Continuum(name=)")
         self.database = database
         self.dispatch = dispatch
+        # False: boot neither creates nor upgrades the schema (read-only tools: the
+        # CLI's run commands, the web observer); a schema this release cannot use
+        # is then a SchemaError that says what to run.
+        self.migrate = migrate
         self.node = (
             f"{socket.gethostname()}:{os.getpid()}"
             if node is None
@@ -94,6 +96,11 @@ class Continuum:
             dispatching=dispatch,
         )
         self._stop_listening: Callable[[], None] = lambda: None
+        self._listener = "off"
+        # Set by a tracing bridge (`continuum.otel.instrument`): called by start() in
+        # the caller's thread, its answer is stored with the run and handed to every
+        # event of the run's attempts, so they join the trace that started the run.
+        self.trace_context_capture: Callable[[], str | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def boot(self) -> Continuum:
@@ -101,15 +108,21 @@ class Continuum:
         if self._store is not None:
             return self
         # Workers, the claim loop, the heartbeat and callers of result() each need one.
-        store = open_store(self.database, max_connections=self.concurrency + 4)
+        store = open_store(
+            self.database, max_connections=self.concurrency + 4, create=self.migrate
+        )
         try:
-            store.migrate()
+            if self.migrate:
+                store.migrate()
+            else:
+                require_current_schema(store)
             self._store = store
             VersionRegistry.upsert_instance(self, self._workflow_modules)
         except BaseException:
             self._store = None
             store.close()
             raise
+        self._listener = "connecting" if store.notifies else "polling"
         if self.dispatch:
             self._dispatcher = Dispatcher(
                 store,
@@ -122,6 +135,7 @@ class Continuum:
                 known_versions=self.versions.known,
                 on_outcome=self._on_outcome,
                 refresh_versions=self.versions.sync,
+                listener_state=lambda: self._listener,
             )
             self._dispatcher.start()
         dispatcher = self._dispatcher
@@ -131,12 +145,14 @@ class Continuum:
             notifies=store.notifies,
             poll_interval=self.poll_interval,
         )
-        handlers: dict[str, Callable[[str], None]] = {"settled": self._results.announced}
+        handlers: dict[str, Callable[[str], None]] = {
+            "settled": self._results.announced,
+            "listener": self._listener_changed,
+        }
         if dispatcher is not None:
             handlers["wakeup"] = lambda _: dispatcher.wake()
         self._stop_listening = store.listen(handlers)
-        with _booted_lock:
-            _booted[self.name] = self
+        booted.add(self)
         return self
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -145,9 +161,7 @@ class Continuum:
         store, self._store = self._store, None
         if store is None:
             return
-        with _booted_lock:
-            if _booted.get(self.name) is self:
-                del _booted[self.name]
+        booted.remove(self)
         self._stop_listening()
         if self._dispatcher is not None:
             if not self._dispatcher.stop(timeout):
@@ -160,6 +174,26 @@ class Continuum:
         except Exception as exc:
             logger.warning("shutdown: could not unregister node %s: %s", self.node, exc)
         store.close()
+
+    def _trace_context(self) -> str | None:
+        """What the tracing hook captures here; a hook that fails never fails start()."""
+        capture = self.trace_context_capture
+        if capture is None:
+            return None
+        try:
+            captured = capture()
+        except Exception:
+            logger.exception("trace_context_capture raised; the run is started without one")
+            return None
+        return captured if isinstance(captured, str) else None
+
+    def _listener_changed(self, state: str) -> None:
+        self._listener = state
+        telemetry.execute(
+            ("continuum", "dispatcher", "listener"),
+            {"count": 1},
+            {"instance": self.name, "node": self.node, "state": state},
+        )
 
     def __enter__(self) -> Continuum:
         return self.boot()
@@ -205,7 +239,12 @@ class Continuum:
         input_json = serialization.dumps(input, what="the workflow input")
         self.versions.sync()  # a version loaded since boot is in the registry before its runs
         new = NewRun(
-            run_id, entrypoint.workflow, entrypoint.version_hash, entrypoint.version, input_json
+            run_id,
+            entrypoint.workflow,
+            entrypoint.version_hash,
+            entrypoint.version,
+            input_json,
+            self._trace_context(),
         )
         dispatcher = self._dispatcher
         if dispatcher is not None and self.versions.runs(entrypoint.workflow):
@@ -216,6 +255,19 @@ class Continuum:
             raise ConfigurationError(
                 f"run id {run_id!r} already names a run of {record.workflow}, not "
                 f"{entrypoint.workflow}; choose another run_id"
+            )
+        if created:
+            telemetry.execute(
+                ("continuum", "run", "created"),
+                {"count": 1},
+                {
+                    "run_id": run_id,
+                    "workflow": new.workflow,
+                    "version_hash": new.version_hash,
+                    "instance": self.name,
+                    "node": self.node,
+                    "trace_context": new.trace_context,
+                },
             )
         return run_id
 
@@ -241,6 +293,17 @@ class Continuum:
         if outcome == "ended":
             status = self._record(run_id).status
             raise RunFinished(run_id, status, f"signal {name!r} was not delivered")
+        telemetry.execute(
+            ("continuum", "signal", "sent"),
+            {"count": 1},
+            {
+                "run_id": run_id,
+                "signal": name,
+                "instance": self.name,
+                "node": self.node,
+                "outcome": outcome,
+            },
+        )
         if outcome == "sent" and self._dispatcher is not None:
             self._dispatcher.wake()
 
@@ -281,23 +344,16 @@ class Continuum:
         assert self._results is not None  # made by boot()
         return self._results.wait(run_id, timeout)
 
-    def runs(
-        self,
-        *,
-        status: str | None = None,
-        workflow: str | type[Workflow] | None = None,
-        limit: int = 100,
-    ) -> list[RunInfo]:
-        """Runs, newest first, optionally of one status and one workflow."""
-        if status is not None and status not in STATUSES:
-            raise ConfigurationError(f"unknown status {status!r}; use one of {sorted(STATUSES)}")
-        if isinstance(workflow, type):
-            workflow = entrypoint_of(workflow).workflow
-        elif workflow is not None:
-            validation.identifier(workflow, name="runs(workflow=)", max_length=None)
-        limit = validation.count(limit, name="runs(limit=)")
-        records = self._store_required().list_runs(status=status, workflow=workflow, limit=limit)
-        return [RunInfo.from_record(r) for r in records]
+    def node_status(self) -> dict[str, Any]:
+        """This node as a process supervisor sees it (no database read): booted,
+        dispatching (every dispatcher thread running), in flight, listener state."""
+        dispatcher = self._dispatcher
+        return {
+            "booted": self.booted,
+            "dispatching": dispatcher is not None and dispatcher.alive(),
+            "in_flight": 0 if dispatcher is None else dispatcher.in_flight,
+            "listener": self._listener,
+        }
 
     # -- internals -------------------------------------------------------------------
     def _status(self, run_id: str) -> tuple[str, str | None, str | None]:
@@ -335,47 +391,3 @@ def _known_form(run_id: object) -> str:
     if validation.is_identifier(run_id):
         return run_id  # type: ignore[return-value]
     raise RunNotFound(run_id if isinstance(run_id, str) else repr(run_id))
-
-
-def default_instance() -> Continuum:
-    """The only booted instance, or the booted one named "default"."""
-    with _booted_lock:
-        booted = dict(_booted)
-    if len(booted) == 1:
-        return next(iter(booted.values()))
-    if "default" in booted:
-        return booted["default"]
-    if not booted:
-        raise NoDefaultInstance(
-            "no Continuum instance is booted: create one with continuum.Continuum(...) "
-            "and call boot() (or use it as a context manager) before continuum.start()"
-        )
-    raise NoDefaultInstance(
-        f"several Continuum instances are booted ({sorted(booted)}) and none is named "
-        "'default': call the methods of the instance you mean"
-    )
-
-
-def start(workflow_cls: type[Workflow], input: Any = None, *, run_id: str | None = None) -> str:
-    """`start` on the default instance."""
-    return default_instance().start(workflow_cls, input, run_id=run_id)
-
-
-def signal(run_id: str, name: str, payload: Any = None, *, delivery_id: str | None = None) -> None:
-    """`signal` on the default instance."""
-    default_instance().signal(run_id, name, payload, delivery_id=delivery_id)
-
-
-def cancel(run_id: str) -> bool:
-    """`cancel` on the default instance."""
-    return default_instance().cancel(run_id)
-
-
-def get(run_id: str) -> RunInfo:
-    """`get` on the default instance."""
-    return default_instance().get(run_id)
-
-
-def result(run_id: str, timeout: float | None = None) -> Any:
-    """`result` on the default instance."""
-    return default_instance().result(run_id, timeout)

@@ -1,19 +1,27 @@
-"""`RunInfo`: what `get()` and `runs()` return."""
+"""`RunInfo`: what `get()` and `runs()` return; `Page`: what `query()` returns."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from continuum import serialization
-from continuum.store.base import TERMINAL_STATUSES, RunRecord
+from continuum import serialization, validation
+from continuum.errors import ConfigurationError
+from continuum.store.base import STATUSES, TERMINAL_STATUSES, RunCursor, RunFilter, RunRecord
 
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
     """A run as stored. `updated_at` is when its status or lease last changed
-    (started, claimed, signalled, suspended, ended), not each journaled step."""
+    (started, claimed, signalled, suspended, ended), not each journaled step.
+    `attempt` counts the claims the run has had; `lease_owner` and
+    `lease_expires_at` name the node executing it now; `available_at` is when a
+    waiting run becomes due (None while it waits only for a signal)."""
 
     run_id: str
     workflow: str
@@ -25,6 +33,10 @@ class RunInfo:
     error: dict[str, Any] | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    attempt: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: dt.datetime | None = None
+    available_at: dt.datetime | None = None
 
     @classmethod
     def from_record(cls, record: RunRecord) -> RunInfo:
@@ -39,6 +51,10 @@ class RunInfo:
             error=serialization.loads(record.error_json),
             created_at=_time(record.created_at),
             updated_at=_time(record.updated_at),
+            attempt=record.lease_token,
+            lease_owner=record.lease_owner,
+            lease_expires_at=_maybe_time(record.lease_expires_at),
+            available_at=_maybe_time(record.available_at),
         )
 
     @property
@@ -46,5 +62,91 @@ class RunInfo:
         return self.status in TERMINAL_STATUSES
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of `query()`: `runs` newest first, and the cursor that continues
+    after them (None on the last page). Cursors stay valid while runs are added."""
+
+    runs: list[RunInfo]
+    next_cursor: str | None
+
+
+def run_filter(
+    *,
+    status: str | Iterable[str] | None,
+    workflow: str | None,
+    version_hash: str | None,
+    started_after: dt.datetime | None,
+    started_before: dt.datetime | None,
+    run_id: str | None = None,
+) -> RunFilter:
+    """The store's filter for `query()`'s arguments, each checked."""
+    statuses: tuple[str, ...] = ()
+    if status is not None:
+        statuses = (status,) if isinstance(status, str) else tuple(status)
+        unknown = sorted(set(statuses) - STATUSES)
+        if unknown or not statuses:
+            raise ConfigurationError(
+                f"unknown status {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"use one or more of {sorted(STATUSES)}"
+            )
+    for value, name in ((workflow, "workflow"), (version_hash, "version_hash"), (run_id, "run_id")):
+        if value is not None:
+            validation.identifier(value, name=f"query({name}=)", max_length=None)
+    return RunFilter(
+        statuses=statuses,
+        workflow=workflow,
+        version_hash=version_hash,
+        created_after=_stamp(started_after, "started_after"),
+        created_before=_stamp(started_before, "started_before"),
+        run_id=run_id,
+    )
+
+
+_CURSOR_PREFIX = "c1."
+
+
+def encode_cursor(record: RunRecord) -> str:
+    """An opaque cursor for the page that follows `record`."""
+    raw = json.dumps([record.created_at, record.run_id], separators=(",", ":")).encode()
+    return _CURSOR_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> RunCursor:
+    """The position a cursor from `encode_cursor` names, or a clear error."""
+    try:
+        if not (isinstance(cursor, str) and cursor.startswith(_CURSOR_PREFIX)):
+            raise ValueError("no prefix")
+        body = cursor[len(_CURSOR_PREFIX) :]
+        created_at, run_id = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        if not isinstance(run_id, str) or isinstance(created_at, bool):
+            raise ValueError("malformed")
+        return RunCursor(float(created_at), run_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ConfigurationError(
+            f"cursor {validation.shown(cursor)} is not one query() returned; pass "
+            "page.next_cursor unchanged, or None for the first page"
+        ) from None
+
+
+def _stamp(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise ConfigurationError(
+            f"query({name}=) must be a datetime, got {validation.shown(value)}"
+        )
+    if value.tzinfo is None:
+        raise ConfigurationError(
+            f"query({name}=) must be timezone-aware (e.g. datetime.now(timezone.utc)), "
+            f"got the naive {value.isoformat()}"
+        )
+    return value.timestamp()
+
+
 def _time(stamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC)
+
+
+def _maybe_time(stamp: float | None) -> dt.datetime | None:
+    return None if stamp is None else _time(stamp)

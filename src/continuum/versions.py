@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from continuum import frozen
+from continuum import frozen, telemetry
 from continuum.errors import ConfigurationError, WorkflowDefinitionError
 from continuum.store.base import Store, VersionKey, VersionRecord
 from continuum.workflow import Workflow, entrypoints, module_identity
@@ -34,6 +34,7 @@ ENV_VAR = "CONTINUUM_WORKFLOW_MODULES"
 DEFAULT_VERSIONS_DIR = "continuum_versions"
 # A live node refreshes its last-seen times in the durable registry this often.
 REFRESH_SECONDS = 60.0
+_REGISTERED = ("continuum", "versions", "registered")
 
 
 class InstanceVersions:
@@ -58,6 +59,7 @@ class InstanceVersions:
         self._sources: dict[VersionKey, str] = {}  # class sources, kept for the registry
         self._instance = instance
         self._node = node
+        self._metadata = {"instance": instance, "node": node}
         self.versions_dir = resolve_versions_dir(versions_dir)
         self.workflows: frozenset[str] | None = None  # None: every loaded workflow
         self._known: tuple[int, list[VersionKey]] = (-1, [])
@@ -68,12 +70,23 @@ class InstanceVersions:
         durably, and wake runs it can now resume."""
         self.workflows = resolve_workflows(workflow_modules)
         for entrypoint in frozen.load_all(self.versions_dir, self.workflows):
+            path = frozen.loaded_from[(entrypoint.workflow, entrypoint.version_hash)]
             logger.info(
                 "loaded frozen version %s@%s (version %s) from %s",
                 entrypoint.workflow,
                 entrypoint.version_hash,
                 entrypoint.version,
-                frozen.loaded_from[(entrypoint.workflow, entrypoint.version_hash)],
+                path,
+            )
+            telemetry.execute(
+                ("continuum", "versions", "frozen_loaded"),
+                {"count": 1},
+                {
+                    **self._metadata,
+                    "workflow": entrypoint.workflow,
+                    "version_hash": entrypoint.version_hash,
+                    "path": str(path),
+                },
             )
         self._known = (-1, [])
         return self._write()
@@ -104,9 +117,18 @@ class InstanceVersions:
         unread = [ep for ep in loaded if (ep.workflow, ep.version_hash) not in self._sources]
         self._sources.update(frozen.sources_of(unread))  # read once per version
         records = version_records(self.workflows, self._sources)
-        self._store().register_versions(
+        unstuck = self._store().register_versions(
             self._instance, self._node, records, dispatching=self._dispatching
         )
+        if generation != self._synced[0]:  # not a mere refresh of last-seen times
+            names = [f"{r.workflow}@{r.version_hash}" for r in records]
+            telemetry.execute(
+                _REGISTERED, {"count": len(records)}, {**self._metadata, "versions": names}
+            )
+        if unstuck:
+            telemetry.execute(
+                ("continuum", "versions", "unstuck"), {"count": unstuck}, self._metadata
+            )
         self._synced = (generation, time.monotonic())
         return records
 

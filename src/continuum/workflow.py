@@ -12,6 +12,7 @@ entrypoint it started on, even after a reload put new code under the name
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import keyword
 import os
@@ -25,7 +26,7 @@ from continuum import validation
 from continuum.determinism import MODES as DETERMINISM_MODES
 from continuum.determinism import Mode as DeterminismMode
 from continuum.determinism import check_workflow as check_determinism
-from continuum.errors import WorkflowDefinitionError, WorkflowIdentityWarning
+from continuum.errors import ConfigurationError, WorkflowDefinitionError, WorkflowIdentityWarning
 from continuum.hashing import find_class_node, hash_body
 from continuum.registry import EntrypointRegistry
 
@@ -38,7 +39,10 @@ class Workflow:
     Class keywords: `version` (an int, metadata kept beside the hash, default 1),
     `workflow` (the logical identity; defaults to "module.QualName") and `determinism`
     ("warn", the default: a `continuum.DeterminismWarning` for each call in the class
-    body that breaks replay; "error": raise `WorkflowDefinitionError` instead; "off").
+    body that breaks replay; "error": raise `WorkflowDefinitionError` instead; "off"),
+    and `retention` (seconds or a timedelta: how long finished runs are kept before
+    the dispatcher deletes them with their journals; default None, kept until pruned).
+    None of them changes the version hash.
 
     A class defined in a script run as `python shop.py` (module `__main__`) is named
     after the module other processes import it as (`shop.QualName`); when there is
@@ -48,6 +52,7 @@ class Workflow:
     workflow: ClassVar[str]
     version: ClassVar[int]
     version_hash: ClassVar[str]
+    retention: ClassVar[float | None] = None
     _continuum_entrypoint: ClassVar[type[Workflow] | None] = None
 
     def __init_subclass__(
@@ -56,6 +61,7 @@ class Workflow:
         version: int = 1,
         workflow: str | None = None,
         determinism: DeterminismMode = "warn",
+        retention: float | dt.timedelta | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -77,6 +83,8 @@ class Workflow:
             )
         cls.workflow = workflow or f"{module_identity(cls.__module__)}.{cls.__qualname__}"
         cls.version = version
+        if retention is not None:
+            cls.retention = _retention_seconds(cls, retention)
         cls._continuum_entrypoint = None
         run = getattr(cls, "run", None)
         if run is None or run is Workflow.run:
@@ -192,6 +200,15 @@ def _unimportable_message(cls: type[Workflow]) -> str:
         f'workflow="myapp.{cls.__qualname__}")) or move the class into a module '
         "that workers import"
     )
+
+
+def _retention_seconds(cls: type[Workflow], retention: object) -> float:
+    if isinstance(retention, dt.timedelta):
+        retention = retention.total_seconds()
+    try:
+        return validation.duration(retention, name=f"{cls.__qualname__}: retention=")
+    except ConfigurationError as exc:
+        raise WorkflowDefinitionError(str(exc)) from None
 
 
 def _generate_entrypoint(cls: type[Workflow]) -> type[Workflow]:

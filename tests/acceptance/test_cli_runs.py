@@ -371,6 +371,7 @@ def test_signal_with_bad_json_is_a_usage_error(payload: str, tmp_path: Path) -> 
     ],
 )
 def test_an_unknown_run_id_is_one_line(backend_url: str, args: tuple[str, ...]) -> None:
+    ok("migrate", "--database", backend_url)
     message = one_line_error(cli(*args, "--database", backend_url), 1)
     assert message == (
         "error: no run with id 'no-such-run': check the id, or list runs with 'continuum runs'\n"
@@ -394,7 +395,14 @@ def test_a_missing_database_is_a_usage_error(args: tuple[str, ...], tmp_path: Pa
 
 
 def test_the_database_may_come_from_the_environment(backend_url: str) -> None:
+    ok("migrate", CONTINUUM_DATABASE_URL=backend_url)
     assert ok("runs", CONTINUUM_DATABASE_URL=backend_url) == "no runs\n"
+
+
+def test_read_commands_never_create_a_schema_and_say_so(backend_url: str, tmp_path: Path) -> None:
+    error = one_line_error(cli("runs", "--database", backend_url), 1)
+    assert "'continuum migrate'" in error
+    assert no_schema(backend_url, tmp_path)
 
 
 def no_schema(url: str, folder: Path) -> bool:

@@ -329,3 +329,14 @@ class Shipping(continuum.Workflow):
         ship_helper()
         continuum.wait_for_signal("shipped")
         return "done"
+
+
+class AsyncTwoSleeps(continuum.Workflow):
+    """Resumes twice; with one worker, every attempt runs on the same thread's loop."""
+
+    async def run(self, input):
+        first = await double(1)
+        await continuum.sleep_async(0.02)
+        second = await double(2)
+        await continuum.sleep_async(0.02)
+        return [first, second]

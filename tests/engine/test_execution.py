@@ -372,3 +372,11 @@ def test_an_activity_called_inside_an_activity_is_a_plain_call(
     assert (flows.CALLS["outer"], flows.CALLS["inner"]) == (outer_calls, inner_calls)
     outer_name = flows.outer.__continuum_activity__.name  # type: ignore[attr-defined]
     assert journal(app, run_id) == [(0, "activity", outer_name)]  # one row: the outer call
+
+
+def test_async_attempts_on_one_worker_thread_each_see_their_own_context(
+    make_app: Callable[..., continuum.Continuum],
+) -> None:
+    app = make_app(name="one-worker", concurrency=1)
+    runs = [app.start(flows.AsyncTwoSleeps) for _ in range(3)]
+    assert [app.result(run_id, timeout=10) for run_id in runs] == [[2, 4]] * 3

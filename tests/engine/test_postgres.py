@@ -174,7 +174,7 @@ def test_bad_url_and_driver_errors_are_continuum_errors(pg_url: str) -> None:
     store.migrate()
     try:
         with pytest.raises(StoreError, match="PostgreSQL error"):
-            store.list_runs(status=None, workflow=None, limit=-1)
+            store.get_run("nul\x00byte")  # PostgreSQL text cannot hold NUL
     finally:
         store.close()
 
@@ -444,3 +444,32 @@ def test_a_claims_commit_without_waiting_for_the_disk_applies_to_it_alone(pg_url
         assert claimed[0] == "r"
         # the setting was for the claim's transaction alone
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+
+
+def test_listener_state_is_reported_and_recovers_after_its_connection_is_killed(
+    pg_url: str, make_app: MakeApp
+) -> None:
+    states: list[str] = []
+    handler_id = f"listener-states-{id(states)}"
+    continuum.telemetry.attach(
+        handler_id,
+        ("continuum", "dispatcher", "listener"),
+        lambda event, measurements, metadata: states.append(metadata["state"]),
+    )
+    try:
+        worker = make_app(name="worker", database=pg_url, lease_seconds=0.6)
+        wait_until(lambda: worker.node_status()["listener"] == "listening", what="listening")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+            )
+        wait_until(lambda: "reconnecting" in states, what="the loss reported")
+        wait_until(lambda: states[-1] == "listening", what="listening again")
+        wait_until(
+            lambda: [n.listener for n in worker.store.list_nodes()] == ["listening"],
+            what="the heartbeat to record it",
+        )
+    finally:
+        continuum.telemetry.detach(handler_id)
+    assert states[0] == "listening"

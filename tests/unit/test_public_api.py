@@ -27,6 +27,8 @@ SPEC_NAMES = {
     "start", "signal", "cancel", "get", "result",
     # telemetry
     "telemetry",
+    # composition (SPEC 9): the page query() returns
+    "Page",
 }  # fmt: skip
 # Names SPEC.md does not fix ("what it does not name is yours"): every error a user
 # can catch, so `except continuum.RunNotFound` works without reaching into a module.

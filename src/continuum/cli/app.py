@@ -11,7 +11,7 @@ imported before any database is opened, so code that does not import is a
 one-line error and nothing is written.
 
 `client(database)` is the instance the run commands act through: it executes
-nothing (`dispatch=False`) and registers no workflow code.
+nothing (`dispatch=False`), registers no workflow code and migrates nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from types import ModuleType
 
 import click
 
-from continuum.errors import ConfigurationError
+from continuum.errors import ConfigurationError, SchemaError
 from continuum.instance import Continuum
+from continuum.store import open_store
 from continuum.versions import ENV_VAR, resolve_workflows
 from continuum.workflow import Workflow
 
@@ -113,15 +114,30 @@ def _not_importable(path: str, exc: BaseException, cwd: str) -> ConfigurationErr
     return ConfigurationError(f"--app {path!r} does not import ({detail}); imported from {cwd}")
 
 
+def is_unused(database: str) -> bool:
+    """Whether no Continuum release has set up a schema in `database` yet (a brand new
+    environment: nothing can be live in it). No schema is created or changed."""
+    try:
+        store = open_store(database, create=False)
+    except SchemaError:
+        return True  # a SQLite file that does not exist yet
+    try:
+        return store.schema_version() == 0
+    finally:
+        store.close()
+
+
 @contextmanager
 def client(database: str) -> Iterator[Continuum]:
-    """A booted instance on `database` that executes no run and registers no code."""
+    """A booted instance on `database` that executes no run, registers no code and
+    changes no schema (an older or missing one is an error naming `continuum migrate`)."""
     app = Continuum(
         name="continuum-cli",
         database=database,
         workflow_modules=[],
         dispatch=False,
         concurrency=1,
+        migrate=False,
     )
     app.boot()
     try:

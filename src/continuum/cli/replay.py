@@ -19,7 +19,7 @@ from continuum.cli.versions import Release, load_release, versions, versions_dir
 from continuum.errors import ConfigurationError
 from continuum.instance import Continuum
 from continuum.runtime.replay import Drift, ReplayError, replay
-from continuum.store.base import RunStatus
+from continuum.store.base import RunFilter, RunStatus
 from continuum.workflow import Workflow, entrypoints
 
 # The statuses of live runs with a journal to replay.
@@ -64,9 +64,10 @@ def migrate_command(  # noqa: PLR0917 - click passes every option
     target = _target(release, workflow, to_hash)
     results: list[dict[str, Any]] = []
     with client(database) as app:
-        runs = app.store.list_runs(
-            status=RunStatus.SUSPENDED, workflow=workflow, version_hash=from_hash, limit=limit
+        suspended = RunFilter(
+            statuses=(RunStatus.SUSPENDED,), workflow=workflow, version_hash=from_hash
         )
+        runs = app.store.query_runs(suspended, limit=limit)
         for run in runs:
             drift = _replay_run(app, run.run_id, target)
             outcome = "drifts" if drift is not None else "replays cleanly"
@@ -151,7 +152,9 @@ def replay_check_command(  # noqa: PLR0917 - click passes every option
     checked = 0
     with client(database) as app:
         for wanted in [RunStatus(status)] if status else list(_LIVE):
-            for run in app.store.list_runs(status=wanted, workflow=workflow, limit=limit):
+            for run in app.store.query_runs(
+                RunFilter(statuses=(wanted,), workflow=workflow), limit=limit
+            ):
                 checked += 1
                 entrypoint = entrypoints.resolve(run.workflow, run.version_hash)
                 if entrypoint is None or release.resolves((run.workflow, run.version_hash)) is None:

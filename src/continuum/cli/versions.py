@@ -25,7 +25,7 @@ import click
 
 from continuum import frozen
 from continuum.cli import cli, database_option
-from continuum.cli.app import app_option, client, workflow_modules
+from continuum.cli.app import app_option, client, is_unused, workflow_modules
 from continuum.cli.output import echo_json, format_option, table, when
 from continuum.errors import ConfigurationError, WorkflowDefinitionError
 from continuum.instance import Continuum
@@ -139,8 +139,11 @@ def check_command(
 ) -> None:
     """Which versions live runs are pinned to, and whether this release can resume them."""
     release = load_release(app_paths, versions_dir)
-    with client(database) as app:
-        usage = app.store.version_usage()
+    if is_unused(database):  # the gate of a first deploy: no run can be stranded
+        usage = []
+    else:
+        with client(database) as app:
+            usage = app.store.version_usage()
     rows = []
     for use in usage:
         if use.live:

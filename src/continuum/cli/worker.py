@@ -23,6 +23,7 @@ import click
 from continuum.cli import cli, database_option
 from continuum.cli.app import app_option, workflow_modules
 from continuum.instance import Continuum
+from continuum.probes import serve_probes
 from continuum.workflow import entrypoints
 
 logger = logging.getLogger("continuum.worker")
@@ -67,6 +68,17 @@ logger = logging.getLogger("continuum.worker")
     help="On SIGTERM/SIGINT, how long attempts in flight get to reach a safe point.",
 )
 @click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    help="Serve /livez, /readyz and /healthz on this port (0: any free port, logged).",
+)
+@click.option(
+    "--health-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address the health endpoints bind (orchestrators probe from outside the pod).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default="info",
@@ -82,6 +94,8 @@ def worker(  # noqa: PLR0917 - click passes every option
     lease_seconds: float,
     poll_interval: float,
     shutdown_timeout: float,
+    health_port: int | None,
+    health_host: str,
     log_level: str,
 ) -> None:
     """Run a node that executes runs until SIGTERM or SIGINT.
@@ -109,6 +123,7 @@ def worker(  # noqa: PLR0917 - click passes every option
     )
     stop = threading.Event()
     restore = _stop_on_signals(stop)
+    probes = None
     try:
         logger.info(
             "booting node %s (instance %r): concurrency %d, lease %gs, poll every %gs",
@@ -121,6 +136,10 @@ def worker(  # noqa: PLR0917 - click passes every option
         app.boot()
         logger.info("booted on %s", app.store.url)
         _log_versions(app)
+        if health_port is not None:
+            probes = serve_probes(app, health_host, health_port)
+            host, port = probes.server_address[:2]
+            logger.info("health endpoints on http://%s:%s/livez, /readyz, /healthz", host, port)
         logger.info("ready: dispatching until SIGTERM or SIGINT")
         while not stop.wait(1.0):
             pass
@@ -130,6 +149,8 @@ def worker(  # noqa: PLR0917 - click passes every option
         )
     finally:
         app.shutdown(shutdown_timeout)  # also after an error: hand back what this node holds
+        if probes is not None:
+            probes.shutdown()
         restore()
     logger.info("node %s shut down", app.node)
 

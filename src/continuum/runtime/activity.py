@@ -172,7 +172,15 @@ def _steps(
                     **meta,
                 )
                 return serialization.loads(payload)["result"]
-        error = {"type": type(value).__name__, "message": str(value)}
+        # A timeout is recorded as the TimeoutError it is to the workflow.
+        kind = TimeoutError if isinstance(value, ActivityTimedOut) else type(value)
+        error = {"type": kind.__name__, "message": str(value)}
+        if isinstance(value, ActivityTimedOut):
+            ctx.emit(
+                ("continuum", "activity", "timeout"),
+                {"timeout": value.timeout, "attempt": attempt},
+                **meta,
+            )
         ctx.emit(
             ("continuum", "activity", "exception"),
             {"duration": took, "attempt": attempt},
@@ -202,6 +210,13 @@ def _steps(
             raise ActivityFailed(spec.name, error["type"], error["message"])
         attempt += 1
         pause = spec.retry.pause_before(attempt)
+        ctx.emit(
+            ("continuum", "activity", "retry"),
+            {"delay": pause, "attempt": attempt},
+            **meta,
+            error_type=error["type"],
+            retry_at=ctx.clock() + pause,
+        )
         logger.warning(
             "run %s: activity %s attempt %d failed (%s: %s); retrying in %.3gs",
             ctx.run_id,
@@ -285,6 +300,14 @@ async def _drive_async(
         return done.value
 
 
+class ActivityTimedOut(TimeoutError):
+    """An activity ran past its `timeout=`; its try counts as failed."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        super().__init__(f"activity {name} timed out after {timeout:g}s")
+        self.timeout = timeout
+
+
 def _pause(ctx: AttemptContext, seconds: float) -> None:
     # Wake early when the node is stopping or the lease is lost.
     deadline = time.monotonic() + seconds
@@ -314,7 +337,7 @@ def _invoke_sync(spec: ActivityDefinition, args: Any, kwargs: Any) -> _Outcome:
     worker.start()
     worker.join(spec.timeout)
     if not box:
-        return False, TimeoutError(f"activity {spec.name} timed out after {spec.timeout:g}s")
+        return False, ActivityTimedOut(spec.name, spec.timeout)
     return box[0]
 
 
@@ -325,7 +348,8 @@ async def _invoke_async(spec: ActivityDefinition, args: Any, kwargs: Any) -> _Ou
                 return True, await spec.fn(*args, **kwargs)
             return True, await asyncio.wait_for(spec.fn(*args, **kwargs), spec.timeout)
     except TimeoutError:
-        return False, TimeoutError(f"activity {spec.name} timed out after {spec.timeout:g}s")
+        assert spec.timeout is not None
+        return False, ActivityTimedOut(spec.name, spec.timeout)
     except Exception as exc:
         return False, exc
 

@@ -9,6 +9,7 @@ with no write at all.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -68,10 +69,12 @@ def close_thread_loop() -> None:
 
 
 def _run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
-    # One loop per worker thread, reused by every async attempt that thread runs.
+    # One loop per worker thread, reused by every async attempt that thread runs. A
+    # Runner copies the thread's context once, at first use: each attempt passes its
+    # own copy, or the workflow would see the attempt context of the thread's first.
     if _loops.runner is None:
         _loops.runner = asyncio.Runner()
-    return _loops.runner.run(_alone(coro))
+    return _loops.runner.run(_alone(coro), context=contextvars.copy_context())
 
 
 async def _alone(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -116,6 +119,15 @@ def execute(
         {"journal_events": len(history.entries)},
     )
     logger.info("run %s (%s) %s", run.run_id, run.workflow, "resumed" if resumed else "started")
+    try:
+        return _attempt(ctx, entrypoint, started)
+    except BaseException as exc:  # every attempt that began reports how it ended
+        _ended(ctx, "interrupted", started, reason=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _attempt(ctx: AttemptContext, entrypoint: type[Workflow], started: float) -> Outcome:
+    run = ctx.claim.run
     token = _current.set(ctx)
     try:
         output = call_run(ctx, entrypoint, serialization.loads(run.input_json))
@@ -140,7 +152,7 @@ def execute(
         ctx,
         "completed",
         started,
-        lambda: store.finish(
+        lambda: ctx.writer.finish(
             ctx.lease, ctx.pending, status="completed", output_json=text, error_json=None
         ),
         output_json=text,
@@ -191,8 +203,10 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
         )
     if isinstance(halt, Nondeterminism):
         # Keep the journal whole: nothing buffered by this attempt is written.
-        ctx.emit(
-            ("continuum", "run", "nondeterminism"),
+        _ended(
+            ctx,
+            "nondeterminism",
+            started,
             {"position": halt.position},
             expected=halt.expected,
             recorded_kind=halt.recorded.kind,
@@ -205,8 +219,11 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
     assert isinstance(halt, Interrupted)
     if halt.reason == "shutdown":
         _release(ctx, 0.0)
+        _ended(ctx, "released", started, reason="shutdown")
         return Outcome(ctx.run_id, "released")
     logger.warning("run %s: attempt stopped: %s (%s)", ctx.run_id, halt.reason, halt.cause)
+    reason = halt.reason if halt.cause is None else f"{halt.reason}: {halt.cause}"
+    _ended(ctx, "interrupted", started, reason=reason)
     return Outcome(ctx.run_id, "interrupted")
 
 
@@ -221,10 +238,12 @@ def _settle(
     **extra: Any,
 ) -> Outcome:
     """Make the outcome durable, then report it (`extra` goes to telemetry)."""
+    ctx.guard.ending = True
     try:
         write()
     except ContinuumError as exc:
         logger.info("run %s: could not record %s: %s", ctx.run_id, status, exc)
+        _ended(ctx, "interrupted", started, reason=f"could not record {status}: {exc}")
         return Outcome(ctx.run_id, "interrupted")
     if status == "failed":
         logger.warning(
@@ -237,8 +256,20 @@ def _settle(
     else:
         logger.info("run %s (%s) %s", ctx.run_id, ctx.claim.run.workflow, status)
     event = {"completed": "stop", "failed": "exception", "suspended": "suspended"}[status]
-    ctx.emit(("continuum", "run", event), {"duration": time.perf_counter() - started}, **extra)
+    _ended(ctx, event, started, **extra)
     return Outcome(ctx.run_id, status, output_json, error_json)
+
+
+def _ended(
+    ctx: AttemptContext,
+    event: str,
+    started: float,
+    measurements: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> None:
+    """Report how the attempt ended: exactly one such event follows each start/resumed."""
+    took = {"duration": time.perf_counter() - started, **(measurements or {})}
+    ctx.emit(("continuum", "run", event), took, **extra)
 
 
 def _release(ctx: AttemptContext, delay: float) -> None:

@@ -144,6 +144,11 @@ class AttemptContext:
     def beyond_journal(self, position: int) -> bool:
         return position > self.last_recorded
 
+    def at_frontier(self, position: int) -> bool:
+        """Whether `position` holds the last entry the attempt found recorded: the
+        call the run last stopped at, which this attempt is the first to get past."""
+        return position == self.last_recorded
+
     def unreplayed(self) -> list[JournalEntry]:
         """Recorded rows the code never reached (code paths removed under old history)."""
         if self.position > self.last_recorded:
@@ -187,7 +192,8 @@ class AttemptContext:
         raise reason
 
     def emit(self, event: tuple[str, ...], measurements: Mapping[str, Any], **extra: Any) -> None:
-        if telemetry.wanted(event):
+        """Report an event of this attempt; a replay (no store) reports nothing."""
+        if self.store is not None and telemetry.wanted(event):
             telemetry.execute(event, measurements, {**self.metadata, **extra})
 
 

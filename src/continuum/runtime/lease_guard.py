@@ -44,13 +44,16 @@ else:  # pragma: no cover - not Linux
 class LeaseGuard:
     """One attempt's view of its lease: lost (the heartbeat was refused) or expired locally."""
 
-    __slots__ = ("_lease_seconds", "lost", "valid_until")
+    __slots__ = ("_lease_seconds", "ending", "lost", "valid_until")
 
     def __init__(self, requested_at: float, lease_seconds: float) -> None:
         """`requested_at`: `lease_clock()` read just before the claim was sent."""
         self._lease_seconds = lease_seconds
         self.valid_until = requested_at + lease_seconds * (1 - SAFETY_MARGIN)
         self.lost = threading.Event()
+        # Set just before the attempt's last write, which gives the lease up: a
+        # renewal that races it finds the lease gone, and that is no loss to report.
+        self.ending = False
 
     def renewed(self, requested_at: float) -> None:
         """The database extended the lease by a request sent at `requested_at`."""

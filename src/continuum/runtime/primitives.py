@@ -24,6 +24,9 @@ TIMER = frozenset({"timer"})
 SIGNAL = frozenset({"signal", "signal_timeout", "signal_wait"})
 SIDE_EFFECT = frozenset({"side_effect"})
 PATCH = "patch"
+_WAITING = ("continuum", "signal", "waiting")
+_CONSUMED = ("continuum", "signal", "consumed")
+_TIMED_OUT = ("continuum", "signal", "timed_out")
 
 
 def _payload(**values: Any) -> str:
@@ -39,11 +42,31 @@ def sleep(seconds: float) -> None:
     entry = ctx.replayed(position, TIMER, "sleep")
     if entry is not None:
         fire_at = float(entry_value(entry, "fire_at"))
+        set_at = entry_value(entry, "set_at")  # None in timers set by older releases
+        first_pass = ctx.at_frontier(position)
     else:
-        fire_at = ctx.clock() + seconds
-        ctx.buffer(JournalEntry(position, "timer", "sleep", _payload(fire_at=fire_at)))
-    if ctx.clock() < fire_at:
+        set_at = ctx.clock()
+        fire_at = set_at + seconds
+        payload = _payload(fire_at=fire_at, set_at=set_at)
+        ctx.buffer(JournalEntry(position, "timer", "sleep", payload))
+        ctx.emit(
+            ("continuum", "timer", "scheduled"),
+            {"delay": seconds},
+            position=position,
+            due_at=fire_at,
+        )
+        first_pass = True
+    now = ctx.clock()
+    if now < fire_at:
         ctx.suspend(wake_at=fire_at)
+    if first_pass:
+        ctx.emit(
+            ("continuum", "timer", "fired"),
+            {"lateness": now - fire_at},
+            position=position,
+            set_at=set_at,
+            due_at=fire_at,
+        )
 
 
 async def sleep_async(seconds: float) -> None:
@@ -70,26 +93,34 @@ def wait_for_signal(name: str, timeout: float | None = None) -> Any:
         return entry_value(entry, "payload")
     if entry is not None and entry.kind == "signal_timeout":
         raise SignalTimeout(name, float(entry_value(entry, "timeout")))
+    now = ctx.clock()
     if entry is not None:
         deadline = entry_value(entry, "deadline")
+        since = entry_value(entry, "since")  # None in waits recorded by older releases
     else:
-        deadline = None if timeout is None else ctx.clock() + timeout
+        deadline = None if timeout is None else now + timeout
+        since = None
+    about = {"signal": name, "position": position, "waited_since": since}
 
     signal = ctx.take_signal(name)
     if signal is not None and (deadline is None or signal.sent_at <= deadline):
         payload = serialization.loads(signal.payload_json)
         row = _payload(payload=payload, signal_id=signal.signal_id, sent_at=signal.sent_at)
         ctx.buffer(JournalEntry(position, "signal", name, row, consumes_signal=signal.signal_id))
+        ctx.emit(_CONSUMED, {"wait": 0.0 if since is None else now - since}, **about)
         return payload
     if signal is not None:
         ctx.signals.insert(0, signal)  # sent after the deadline: leave it for a later wait
-    if deadline is not None and ctx.clock() >= deadline:
+    if deadline is not None and now >= deadline:
         waited = timeout if timeout is not None else 0.0
         row = _payload(deadline=deadline, timeout=waited)
         ctx.buffer(JournalEntry(position, "signal_timeout", name, row))
+        ctx.emit(_TIMED_OUT, {"wait": 0.0 if since is None else now - since}, **about)
         raise SignalTimeout(name, float(waited))
     if entry is None:
-        ctx.buffer(JournalEntry(position, "signal_wait", name, _payload(deadline=deadline)))
+        row = _payload(deadline=deadline, since=now)
+        ctx.buffer(JournalEntry(position, "signal_wait", name, row))
+        ctx.emit(_WAITING, {"timeout": timeout}, signal=name, position=position)
     ctx.suspend(wake_at=deadline, signal=name)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -4,7 +4,7 @@
 
 `handler(event, measurements, metadata)` runs synchronously in the thread that
 emitted the event. A handler that raises is detached and logged; it never
-breaks a run.
+breaks a run. `events()` lists every event with its measurement and metadata keys.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from continuum.telemetry.catalogue import Event, EventSpec, events
+
 __all__ = [
     "Event",
+    "EventSpec",
     "Handler",
     "attach",
     "attach_many",
     "detach",
+    "events",
     "execute",
     "list_handlers",
     "wanted",
 ]
 
-Event = tuple[str, ...]
 Handler = Callable[[Event, Mapping[str, Any], Mapping[str, Any]], None]
 
 logger = logging.getLogger("continuum.telemetry")
