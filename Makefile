@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint typecheck pytest bench bench-versions clean postgres-binaries
+.PHONY: demo test check lint typecheck pytest bench bench-versions clean postgres-binaries browser
 
 demo: $(VENV)/.core
 	$(BIN)/python examples/demo.py
@@ -22,7 +22,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev postgres-binaries
+pytest: $(VENV)/.dev postgres-binaries browser
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.bench postgres-binaries
@@ -40,6 +40,18 @@ postgres-binaries:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else \
 	    echo "PostgreSQL server binaries are needed: sudo apt-get install -y postgresql"; exit 1; \
+	  fi; }
+
+# The web observer's browser tests drive Debian's headless Chromium (never a downloaded
+# build). Without root and without Chromium they are skipped, and say how to fix it.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing headless Chromium for the browser tests (apt-get install chromium)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	      || echo "could not install Chromium: the browser tests will be skipped"; \
+	  else \
+	    echo "Chromium is missing, so the browser tests will be skipped: sudo apt-get install -y chromium chromium-driver"; \
 	  fi; }
 
 $(BIN)/python:
