@@ -108,9 +108,7 @@ class Continuum(RunViews):
         if self._store is not None:
             return self
         # Workers, the claim loop, the heartbeat and callers of result() each need one.
-        store = open_store(
-            self.database, max_connections=self.concurrency + 4, create=self.migrate
-        )
+        store = open_store(self.database, max_connections=self.concurrency + 4, create=self.migrate)
         try:
             if self.migrate:
                 store.migrate()

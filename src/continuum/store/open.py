@@ -10,9 +10,7 @@ from continuum.store.base import Store
 DEFAULT_DATABASE = "sqlite:///continuum.db"
 
 
-def open_store(
-    database: object = None, *, max_connections: int = 10, create: bool = True
-) -> Store:
+def open_store(database: object = None, *, max_connections: int = 10, create: bool = True) -> Store:
     """Open the store for a URL: `sqlite:///path.db`, `sqlite:///:memory:`,
     `postgresql://...`, or a `psycopg_pool.ConnectionPool` of your own.
     None means `CONTINUUM_DATABASE_URL`, else the embedded default in the working directory;
