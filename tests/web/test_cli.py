@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from continuum.store import open_store
 from tests.conftest import wait_until
 from tests.pgcluster import free_port
 from tests.web.conftest import TOKEN
@@ -36,7 +37,16 @@ def server() -> Iterator[list[subprocess.Popen[str]]]:
             proc.wait()
 
 
+def migrated(url: str) -> str:
+    """The observer never creates a schema: the database gets one as a worker would."""
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    return url
+
+
 def test_serves_until_interrupted(backend_url: str, server: list[subprocess.Popen[str]]) -> None:
+    migrated(backend_url)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "continuum", "web", "--database", backend_url, "--port", str(port)],
@@ -59,6 +69,7 @@ def test_serves_until_interrupted(backend_url: str, server: list[subprocess.Pope
 
 
 def test_read_only_without_a_token(backend_url: str, server: list[subprocess.Popen[str]]) -> None:
+    migrated(backend_url)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "CONTINUUM_WEB_TOKEN"}
     proc = subprocess.Popen(
@@ -91,6 +102,20 @@ def test_a_database_it_cannot_open_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_database_without_the_schema_is_one_line_and_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum", "web", "--database", url],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "continuum migrate" in done.stderr
+    assert not any(tmp_path.iterdir())  # no file was created
 
 
 def test_without_the_web_extra() -> None:

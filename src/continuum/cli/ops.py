@@ -30,7 +30,7 @@ def parse_duration(text: str) -> float:
     """'30d', '12h', '90m', '45s', '2w' or plain seconds, as seconds."""
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise click.BadParameter(
+        raise ValueError(
             f"{text!r} is not a duration: use a number with s, m, h, d or w (e.g. 30d, 12h)"
         )
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
@@ -46,8 +46,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             return value
         try:
             return parse_duration(str(value))
-        except click.BadParameter as exc:
-            self.fail(exc.format_message(), param, ctx)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @cli.command()
@@ -160,10 +160,10 @@ def prune(  # noqa: PLR0917 - click passes every option
         while True:
             done = store.prune_runs(**scope, limit=batch)
             deleted += done
-            if output_format == "text" and done:
-                click.echo(f"  deleted {deleted} run(s) so far", err=True)
             if done < batch:
                 break
+            if output_format == "text":  # another batch follows: show progress
+                click.echo(f"  deleted {deleted} run(s) so far", err=True)
         _report(
             output_format,
             applied=True,

@@ -62,9 +62,14 @@ def web(database: str, host: str, port: int, token: str | None, log_level: str) 
             err=True,
         )
     client = Continuum(
-        name="continuum-web", database=database, workflow_modules=[], dispatch=False, concurrency=4
+        name="continuum-web",
+        database=database,
+        workflow_modules=[],
+        dispatch=False,
+        concurrency=4,
+        migrate=False,  # an observer never creates or changes a schema
     )
-    client.boot()  # an unreachable database fails here, in one line
+    client.boot()  # an unreachable database, or one without the schema, fails here in one line
     try:
         app = build(token=token, client=client)
         mode = "actions enabled after logging in with the token" if token else "read-only"
