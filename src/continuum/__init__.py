@@ -23,6 +23,7 @@ from continuum import telemetry
 from continuum.booted import cancel, get, result, signal, start
 from continuum.errors import (
     ActivityFailed,
+    CompensationFailed,
     ConfigurationError,
     ContinuumError,
     DatabaseUnavailable,
@@ -44,7 +45,7 @@ from continuum.errors import (
 )
 from continuum.instance import Continuum
 from continuum.runs import Page, RunInfo
-from continuum.runtime.activity import Retry, activity
+from continuum.runtime.activity import activity
 from continuum.runtime.primitives import (
     deprecate_patch,
     now,
@@ -57,6 +58,13 @@ from continuum.runtime.primitives import (
     wait_for_signal,
     wait_for_signal_async,
 )
+from continuum.runtime.retry import Retry
+from continuum.runtime.saga import (
+    add_compensation,
+    add_compensation_async,
+    compensate_all,
+    compensate_all_async,
+)
 from continuum.versions import VersionRegistry
 from continuum.workflow import Workflow
 
@@ -64,6 +72,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActivityFailed",
+    "CompensationFailed",
     "ConfigurationError",
     "Continuum",
     "ContinuumError",
@@ -89,7 +98,11 @@ __all__ = [
     "WorkflowDefinitionError",
     "WorkflowIdentityWarning",
     "activity",
+    "add_compensation",
+    "add_compensation_async",
     "cancel",
+    "compensate_all",
+    "compensate_all_async",
     "deprecate_patch",
     "get",
     "now",

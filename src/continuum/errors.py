@@ -11,6 +11,7 @@
     ├── NotBooted                 an instance used before boot() or after shutdown()
     ├── RunFinished               a signal sent to a run that has already ended
     ├── ActivityFailed            an activity's final error, raised inside the workflow
+    │   └── CompensationFailed    compensate_all() tried every step and some failed
     ├── RunFailed                 the run ended `failed` (from `result()`)
     ├── RunCancelled              the run ended `cancelled` (from `result()`)
     ├── SignalTimeout             also a TimeoutError: `wait_for_signal` timed out
@@ -96,6 +97,22 @@ class ActivityFailed(ContinuumError):
         self.activity = activity
         self.error_type = error_type
         self.error_message = error_message
+
+
+class CompensationFailed(ActivityFailed):
+    """Raised by `compensate_all()` once every step was tried and some failed for good.
+
+    Its `activity`, `error_type` and `error_message` are those of the first step
+    that failed (the most recently registered); `failures` holds each one's
+    `ActivityFailed`, in the order the steps ran.
+    """
+
+    def __init__(self, failures: list[ActivityFailed]) -> None:
+        first = failures[0]
+        super().__init__(first.activity, first.error_type, first.error_message)
+        self.failures = failures
+        listed = "; ".join(f"{f.activity}: {f.error_type}: {f.error_message}" for f in failures)
+        self.args = (f"{len(failures)} compensation(s) failed: {listed}",)
 
 
 class RunFailed(ContinuumError):

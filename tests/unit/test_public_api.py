@@ -29,11 +29,14 @@ SPEC_NAMES = {
     "telemetry",
     # composition (SPEC 9): the page query() returns
     "Page",
+    # composition (SPEC 9): sagas
+    "add_compensation", "add_compensation_async", "compensate_all", "compensate_all_async",
 }  # fmt: skip
 # Names SPEC.md does not fix ("what it does not name is yours"): every error a user
 # can catch, so `except continuum.RunNotFound` works without reaching into a module.
 OUR_ERRORS = (
     "ConfigurationError",
+    "CompensationFailed",
     "WorkflowDefinitionError",
     "RunNotFound",
     "NoDefaultInstance",

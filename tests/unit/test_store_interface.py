@@ -198,6 +198,7 @@ def test_states_are_their_strings() -> None:
         "signal",
         "signal_wait",
         "signal_timeout",
+        "compensation",
         "patch",
         "side_effect",
     }

@@ -262,6 +262,10 @@ _DETAILS: dict[str, Callable[[dict[str, Any]], str]] = {
     "signal_wait": _signal_wait,
     "signal_timeout": lambda p: f"timed out after {p['timeout']:g}s",
     "side_effect": lambda p: compact(p["value"]),
+    "compensation": lambda p: (
+        f"undo registered with {compact(p['args'])}"
+        + (f" {compact(p['kwargs'])}" if p.get("kwargs") else "")
+    ),
 }
 
 

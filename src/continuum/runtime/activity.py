@@ -23,8 +23,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import math
-import random
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -33,7 +31,9 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from continuum import serialization, validation
 from continuum.errors import ActivityFailed, ConfigurationError, SerializationError
+from continuum.runtime import saga
 from continuum.runtime.context import AttemptContext, current, outside_workflow
+from continuum.runtime.retry import NO_RETRY, Retry
 from continuum.store.base import JournalEntry
 from continuum.workflow import module_identity
 
@@ -48,70 +48,13 @@ INLINE_PAUSE_LIMIT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
-class Retry:
-    """How an activity is retried: exponential backoff with jitter and a cap.
-
-    The pause before attempt n+1 is `initial_interval * backoff_coefficient**(n-1)`,
-    capped at `max_interval`, then spread by +/- `jitter` (a fraction).
-    `non_retryable` lists exception classes (or their names) that fail at once.
-    """
-
-    max_attempts: int = 3
-    initial_interval: float = 1.0
-    backoff_coefficient: float = 2.0
-    max_interval: float = 100.0
-    non_retryable: tuple[type[BaseException] | str, ...] = ()
-    jitter: float = 0.1
-
-    def __post_init__(self) -> None:
-        checked = {
-            "max_attempts": validation.count(self.max_attempts, name="Retry(max_attempts=)"),
-            "initial_interval": validation.duration(
-                self.initial_interval, name="Retry(initial_interval=)", allow_zero=True
-            ),
-            "max_interval": validation.duration(
-                self.max_interval, name="Retry(max_interval=)", allow_zero=True
-            ),
-            "backoff_coefficient": validation.number(
-                self.backoff_coefficient, name="Retry(backoff_coefficient=)", minimum=1
-            ),
-            "jitter": validation.number(self.jitter, name="Retry(jitter=)", minimum=0, maximum=1),
-            "non_retryable": tuple(self.non_retryable),
-        }
-        for field_name, value in checked.items():
-            object.__setattr__(self, field_name, value)
-
-    def pause_before(self, attempt: int) -> float:
-        """Seconds to wait before `attempt` (2 for the first retry)."""
-        try:
-            base = self.initial_interval * self.backoff_coefficient ** max(attempt - 2, 0)
-        except OverflowError:  # a coefficient raised to a high attempt number
-            base = math.inf if self.initial_interval else 0.0
-        capped = min(base, self.max_interval)
-        return max(0.0, capped * (1 + self.jitter * (2 * random.random() - 1)))
-
-    def gives_up(self, attempt: int, error: BaseException) -> bool:
-        if attempt >= self.max_attempts:
-            return True
-        for kind in self.non_retryable:
-            if isinstance(kind, str):
-                if any(cls.__name__ == kind for cls in type(error).__mro__):
-                    return True
-            elif isinstance(error, kind):
-                return True
-        return False
-
-
-NO_RETRY = Retry(max_attempts=1)
-
-
-@dataclass(frozen=True, slots=True)
 class ActivityDefinition:
     name: str
     fn: Callable[..., Any]
     retry: Retry
     timeout: float | None
     is_async: bool
+    compensate: Callable[..., Any] | None = None  # an activity: saga.after_success
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +195,8 @@ def _journaled_outcome(spec: ActivityDefinition, entry: JournalEntry) -> Any:
 def _call_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs: Any) -> Any:
     position, entry = _position(ctx, spec)
     if entry is not None and entry.kind == "activity":
-        return _journaled_outcome(spec, entry)  # replay: no generator, no waiting
+        # replay: no generator, no waiting
+        return _succeeded(ctx, spec, position, _journaled_outcome(spec, entry))
     steps = _steps(ctx, spec, position, entry)
     reply: _Outcome | None = None
     try:
@@ -264,7 +208,13 @@ def _call_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs:
             else:
                 reply = _invoke_sync(spec, args, kwargs)
     except StopIteration as done:
-        return done.value
+        return _succeeded(ctx, spec, position, done.value)
+
+
+def _succeeded(ctx: AttemptContext, spec: ActivityDefinition, position: int, value: Any) -> Any:
+    if spec.compensate is not None:
+        saga.after_success(ctx, spec.compensate, position, value)
+    return value
 
 
 def _call_async(
@@ -272,12 +222,15 @@ def _call_async(
 ) -> Coroutine[Any, Any, Any]:
     position, entry = _position(ctx, spec)
     if entry is not None and entry.kind == "activity":
-        return _replayed_async(spec, entry)
-    return _drive_async(ctx, spec, _steps(ctx, spec, position, entry), args, kwargs)
+        return _replayed_async(ctx, spec, position, entry)
+    steps = _steps(ctx, spec, position, entry)
+    return _drive_async(ctx, spec, steps, args, kwargs, position=position)
 
 
-async def _replayed_async(spec: ActivityDefinition, entry: JournalEntry) -> Any:
-    return _journaled_outcome(spec, entry)
+async def _replayed_async(
+    ctx: AttemptContext, spec: ActivityDefinition, position: int, entry: JournalEntry
+) -> Any:
+    return _succeeded(ctx, spec, position, _journaled_outcome(spec, entry))
 
 
 async def _drive_async(
@@ -286,6 +239,8 @@ async def _drive_async(
     steps: Generator[_Invoke | _Pause, _Outcome | None, Any],
     args: Any,
     kwargs: Any,
+    *,
+    position: int,
 ) -> Any:
     reply: _Outcome | None = None
     try:
@@ -297,7 +252,7 @@ async def _drive_async(
             else:
                 reply = await _invoke_async(spec, args, kwargs)
     except StopIteration as done:
-        return done.value
+        return _succeeded(ctx, spec, position, done.value)
 
 
 class ActivityTimedOut(TimeoutError):
@@ -360,7 +315,11 @@ def activity(fn: Callable[P, R], /) -> Callable[P, R]: ...
 
 @overload
 def activity(
-    *, name: str | None = None, retry: Retry | None = None, timeout: float | None = None
+    *,
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
+    compensate: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -371,13 +330,21 @@ def activity(
     name: str | None = None,
     retry: Retry | None = None,
     timeout: float | None = None,
+    compensate: Callable[..., Any] | None = None,
 ) -> Any:
-    """Mark a function as an activity: `@activity` or `@activity(name=, retry=, timeout=)`."""
+    """Mark a function as an activity: `@activity` or `@activity(name=, retry=, timeout=)`.
+
+    `compensate=undo` (itself an activity) registers `undo(result)` as a saga
+    step after each success inside a workflow (see `continuum.compensate_all`).
+    """
     if retry is not None and not isinstance(retry, Retry):
         raise ConfigurationError("activity(retry=) takes a continuum.Retry(...)")
     timeout = validation.duration(timeout, name="activity(timeout=)", allow_none=True)
     if name is not None:
         validation.identifier(name, name="activity(name=)")
+    undo = (
+        None if compensate is None else saga.undo_activity(compensate, what="activity(compensate=)")
+    )
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         if not callable(func):
@@ -389,7 +356,13 @@ def activity(
             retry=retry or NO_RETRY,
             timeout=timeout,
             is_async=inspect.iscoroutinefunction(func),
+            compensate=compensate,
         )
+        if undo is not None and undo.is_async and not spec.is_async:
+            raise ConfigurationError(
+                f"activity {spec.name} is a def but its compensate= {undo.name} is async; "
+                "make both async, or the compensation a def"
+            )
         if spec.is_async:
 
             @functools.wraps(func)

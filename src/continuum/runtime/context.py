@@ -19,12 +19,15 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from continuum import serialization, telemetry
 from continuum.errors import ContinuumError, NotInWorkflow
 from continuum.runtime.lease_guard import LeaseGuard
 from continuum.store.base import Claim, History, JournalEntry, Lease, SignalRecord, Store
+
+if TYPE_CHECKING:
+    from continuum.runtime.saga import Compensation
 
 
 class Halt(BaseException):
@@ -81,6 +84,7 @@ class AttemptContext:
     pending: list[JournalEntry] = field(default_factory=list)
     patches: dict[str, bool] = field(default_factory=dict)
     waits: list[Wait] = field(default_factory=list)
+    compensations: list[Compensation] = field(default_factory=list)  # see saga.py
     halted: Halt | None = None
 
     def __post_init__(self) -> None:

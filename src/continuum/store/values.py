@@ -52,6 +52,7 @@ class JournalKind(StrEnum):
     SIGNAL_TIMEOUT = "signal_timeout"
     PATCH = "patch"
     SIDE_EFFECT = "side_effect"  # now(), uuid4(), random(), side_effect(fn)
+    COMPENSATION = "compensation"  # add_compensation(fn, ...): an undo step registered
 
 
 VersionKey = tuple[str, str]  # (workflow, version_hash)
