@@ -202,7 +202,8 @@ def test_failed_run_names_the_original_error(app: continuum.Continuum, events: E
     info = app.get(run_id)
     assert info.status == "failed" and info.error is not None
     assert info.error["type"] == "ValueError" and "Traceback" in info.error["traceback"]
-    [failure] = events.named("run", "exception", run_id=run_id)
+    # The event follows the commit that result() may already have heard of.
+    [failure] = wait_until(lambda: events.named("run", "exception", run_id=run_id))
     assert failure["error_type"] == "ValueError" and "duration" in failure["measurements"]
 
 
