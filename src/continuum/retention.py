@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from continuum import telemetry
 from continuum.errors import ContinuumError
@@ -76,23 +76,46 @@ class Retention:
 
     def _prune(self, workflow: str, seconds: float) -> int:
         deleted = 0
-        for _ in range(MAX_BATCHES):
-            started = time.perf_counter()
-            count = self._store.prune_runs(
-                finished_before=self._store.now() - seconds,
-                statuses=_FINISHED,
-                workflows=[workflow],
-                limit=BATCH,
-            )
+        batches = prune_in_batches(
+            self._store,
+            finished_before=self._store.now() - seconds,
+            statuses=_FINISHED,
+            workflows=[workflow],
+            batch=BATCH,
+            max_batches=MAX_BATCHES,
+        )
+        for count, took in batches:
             deleted += count
             if count:
                 telemetry.execute(
                     ("continuum", "dispatcher", "pruned"),
-                    {"count": count, "duration": time.perf_counter() - started},
+                    {"count": count, "duration": took},
                     {**self._metadata, "workflow": workflow},
                 )
-            if count < BATCH:
-                break
         if deleted:
             logger.info("retention: deleted %d finished run(s) of %s", deleted, workflow)
         return deleted
+
+
+def prune_in_batches(
+    store: Store,
+    *,
+    finished_before: float,
+    statuses: Sequence[str],
+    workflows: Sequence[str] | None,
+    batch: int,
+    max_batches: int | None = None,
+) -> Iterator[tuple[int, float]]:
+    """Delete runs that ended before `finished_before`, `batch` per transaction, until a
+    batch comes back short (or after `max_batches`); yields each batch's count and how
+    long it took. Stopping early keeps what was deleted."""
+    done = 0
+    while max_batches is None or done < max_batches:
+        started = time.perf_counter()
+        count = store.prune_runs(
+            finished_before=finished_before, statuses=statuses, workflows=workflows, limit=batch
+        )
+        done += 1
+        yield count, time.perf_counter() - started
+        if count < batch:
+            return

@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from continuum import health, validation
-from continuum.errors import ConfigurationError
 from continuum.runs import Page, RunInfo, decode_cursor, encode_cursor, run_filter
-from continuum.store.base import STATUSES, RunFilter, Store
+from continuum.store.base import Store
 from continuum.workflow import Workflow, entrypoint_of
 
 
@@ -29,17 +28,9 @@ class RunViews:
         workflow: str | type[Workflow] | None = None,
         limit: int = 100,
     ) -> list[RunInfo]:
-        """Runs, newest first, optionally of one status and one workflow."""
-        if status is not None and status not in STATUSES:
-            raise ConfigurationError(f"unknown status {status!r}; use one of {sorted(STATUSES)}")
-        if isinstance(workflow, type):
-            workflow = entrypoint_of(workflow).workflow
-        elif workflow is not None:
-            validation.identifier(workflow, name="runs(workflow=)", max_length=None)
-        limit = validation.count(limit, name="runs(limit=)")
-        where = RunFilter(statuses=() if status is None else (status,), workflow=workflow)
-        records = self._store_required().query_runs(where, limit=limit)
-        return [RunInfo.from_record(r) for r in records]
+        """Runs, newest first, optionally of one status and one workflow (the first
+        page of `query()`)."""
+        return self.query(status=status, workflow=workflow, limit=limit).runs
 
     def query(
         self,

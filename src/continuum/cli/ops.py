@@ -20,6 +20,7 @@ import click
 from continuum.cli import cli, database_option
 from continuum.cli.app import client
 from continuum.cli.output import echo_json, format_option, style, table
+from continuum.retention import prune_in_batches
 from continuum.store.base import TERMINAL_STATUSES
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -157,12 +158,9 @@ def prune(  # noqa: PLR0917 - click passes every option
             _report(output_format, applied=False, count=count, seconds=0.0, scope=scope)
             return
         deleted, started = 0, time.monotonic()
-        while True:
-            done = store.prune_runs(**scope, limit=batch)
+        for done, _ in prune_in_batches(store, **scope, batch=batch):
             deleted += done
-            if done < batch:
-                break
-            if output_format == "text":  # another batch follows: show progress
+            if output_format == "text" and done == batch:  # another batch follows
                 click.echo(f"  deleted {deleted} run(s) so far", err=True)
         _report(
             output_format,
