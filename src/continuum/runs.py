@@ -79,8 +79,9 @@ def run_filter(
     started_after: dt.datetime | None,
     started_before: dt.datetime | None,
     run_id: str | None = None,
+    caller: str = "query",
 ) -> RunFilter:
-    """The store's filter for `query()`'s arguments, each checked."""
+    """The store's filter for `query()`'s arguments, each checked (errors name `caller`)."""
     statuses: tuple[str, ...] = ()
     if status is not None:
         statuses = (status,) if isinstance(status, str) else tuple(status)
@@ -92,13 +93,13 @@ def run_filter(
             )
     for value, name in ((workflow, "workflow"), (version_hash, "version_hash"), (run_id, "run_id")):
         if value is not None:
-            validation.identifier(value, name=f"query({name}=)", max_length=None)
+            validation.identifier(value, name=f"{caller}({name}=)", max_length=None)
     return RunFilter(
         statuses=statuses,
         workflow=workflow,
         version_hash=version_hash,
-        created_after=_stamp(started_after, "started_after"),
-        created_before=_stamp(started_before, "started_before"),
+        created_after=_stamp(started_after, f"{caller}(started_after=)"),
+        created_before=_stamp(started_before, f"{caller}(started_before=)"),
         run_id=run_id,
     )
 
@@ -133,12 +134,10 @@ def _stamp(value: object, name: str) -> float | None:
     if value is None:
         return None
     if not isinstance(value, dt.datetime):
-        raise ConfigurationError(
-            f"query({name}=) must be a datetime, got {validation.shown(value)}"
-        )
+        raise ConfigurationError(f"{name} must be a datetime, got {validation.shown(value)}")
     if value.tzinfo is None:
         raise ConfigurationError(
-            f"query({name}=) must be timezone-aware (e.g. datetime.now(timezone.utc)), "
+            f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), "
             f"got the naive {value.isoformat()}"
         )
     return value.timestamp()

@@ -30,7 +30,7 @@ class RunViews:
     ) -> list[RunInfo]:
         """Runs, newest first, optionally of one status and one workflow (the first
         page of `query()`)."""
-        return self.query(status=status, workflow=workflow, limit=limit).runs
+        return self._page("runs", status=status, workflow=workflow, limit=limit).runs
 
     def query(
         self,
@@ -47,6 +47,29 @@ class RunViews:
         one or several; `started_*`: timezone-aware bounds on when runs were started,
         after inclusive, before exclusive). Pass `page.next_cursor` back as `cursor`
         for the next page: keyset pagination, as fast deep in the list as at its top."""
+        return self._page(
+            "query",
+            status=status,
+            workflow=workflow,
+            version_hash=version_hash,
+            started_after=started_after,
+            started_before=started_before,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def _page(
+        self,
+        caller: str,
+        *,
+        status: str | Iterable[str] | None,
+        workflow: str | type[Workflow] | None,
+        limit: int,
+        version_hash: str | None = None,
+        started_after: dt.datetime | None = None,
+        started_before: dt.datetime | None = None,
+        cursor: str | None = None,
+    ) -> Page:
         if isinstance(workflow, type):
             workflow = entrypoint_of(workflow).workflow
         where = run_filter(
@@ -55,8 +78,9 @@ class RunViews:
             version_hash=version_hash,
             started_after=started_after,
             started_before=started_before,
+            caller=caller,
         )
-        limit = validation.count(limit, name="query(limit=)")
+        limit = validation.count(limit, name=f"{caller}(limit=)")
         after = None if cursor is None else decode_cursor(cursor)
         # One more than asked tells whether another page follows, without a count.
         records = self._store_required().query_runs(where, limit=limit + 1, after=after)
