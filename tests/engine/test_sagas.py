@@ -172,7 +172,8 @@ def test_a_different_call_at_a_compensation_position_is_nondeterminism(
     flows.MODE["register"] = False
     found = wait_until(lambda: events.named("run", "nondeterminism", run_id=run_id))
     assert "compensation" in json.dumps(found[0], default=str)
-    assert app.get(run_id).status == "suspended"
+    # The event comes first, then the run is handed back: wait for that.
+    wait_until(status_is(app, run_id, "suspended"), what="handed back, suspended")
     assert flows.CALLS["x"] == 0
     assert journal(app, run_id)[:1] == [(0, "compensation", "undo")]
 
