@@ -389,3 +389,17 @@ def _known_form(run_id: object) -> str:
     if validation.is_identifier(run_id):
         return run_id  # type: ignore[return-value]
     raise RunNotFound(run_id if isinstance(run_id, str) else repr(run_id))
+
+
+def read_only(database: object, *, name: str, concurrency: int = 1) -> Continuum:
+    """An instance (not booted) for tools that only look and act on runs: the CLI and
+    the web observer. It executes no run, registers no workflow code, and never
+    creates or changes a schema (one this release cannot use is a SchemaError)."""
+    return Continuum(
+        name=name,
+        database=database,
+        workflow_modules=[],
+        dispatch=False,
+        concurrency=concurrency,
+        migrate=False,
+    )

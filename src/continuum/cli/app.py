@@ -27,7 +27,7 @@ from types import ModuleType
 import click
 
 from continuum.errors import ConfigurationError, SchemaError
-from continuum.instance import Continuum
+from continuum.instance import Continuum, read_only
 from continuum.store import open_store
 from continuum.versions import ENV_VAR, resolve_workflows
 from continuum.workflow import Workflow
@@ -131,14 +131,7 @@ def is_unused(database: str) -> bool:
 def client(database: str) -> Iterator[Continuum]:
     """A booted instance on `database` that executes no run, registers no code and
     changes no schema (an older or missing one is an error naming `continuum migrate`)."""
-    app = Continuum(
-        name="continuum-cli",
-        database=database,
-        workflow_modules=[],
-        dispatch=False,
-        concurrency=1,
-        migrate=False,
-    )
+    app = read_only(database, name="continuum-cli")
     app.boot()
     try:
         yield app

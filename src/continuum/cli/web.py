@@ -15,7 +15,7 @@ import ipaddress
 import click
 
 from continuum.cli import cli, database_option
-from continuum.instance import Continuum
+from continuum.instance import read_only
 from continuum.web import INSTALL_HINT, load
 
 
@@ -61,14 +61,7 @@ def web(database: str, host: str, port: int, token: str | None, log_level: str) 
             + "; serve it over TLS (a reverse proxy) so the token and pages are not sent in clear",
             err=True,
         )
-    client = Continuum(
-        name="continuum-web",
-        database=database,
-        workflow_modules=[],
-        dispatch=False,
-        concurrency=4,
-        migrate=False,  # an observer never creates or changes a schema
-    )
+    client = read_only(database, name="continuum-web", concurrency=4)
     client.boot()  # an unreachable database, or one without the schema, fails here in one line
     try:
         app = build(token=token, client=client)

@@ -32,7 +32,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from continuum.errors import ConfigurationError, ContinuumError, DatabaseUnavailable
-from continuum.instance import Continuum
+from continuum.instance import Continuum, read_only
 from continuum.web import format as fmt
 from continuum.web.security import FLASH_COOKIE, Guard, Refused, SecurityHeaders
 
@@ -55,14 +55,8 @@ class Source:
             return client
         with self._lock:
             if self._client is None or not self._client.booted:
-                self._client = Continuum(
-                    name=CLIENT_NAME,
-                    database=self._database,
-                    workflow_modules=[],
-                    dispatch=False,
-                    concurrency=4,  # a pool of 8 connections for the pages
-                    migrate=False,  # an observer never changes the schema
-                )
+                # concurrency=4: a pool of 8 connections for the pages
+                self._client = read_only(self._database, name=CLIENT_NAME, concurrency=4)
                 self._client.boot()
                 self._owned = True
             return self._client
