@@ -19,7 +19,7 @@ import continuum
 from continuum import frozen, retention, telemetry
 from continuum.hashing import hash_class_source
 from continuum.store.base import NewRun
-from tests.conftest import raw_sql, wait_until
+from tests.conftest import Events, raw_sql, wait_until
 from tests.engine.test_execution import plant
 
 MakeApp = Callable[..., continuum.Continuum]
@@ -105,18 +105,11 @@ class Kept(continuum.Workflow, workflow="tests.events.Kept", retention=0.001):
         return noop("kept briefly")
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[Emission] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Any, measurements: Any, metadata: Any) -> None:
-        with self._lock:
-            self.seen.append((tuple(event), dict(measurements), dict(metadata)))
+class Recorder(Events):
+    """`Events`, asked which events it has seen."""
 
     def events(self) -> set[tuple[str, ...]]:
-        with self._lock:
-            return {event for event, _, _ in self.seen}
+        return {event for event, _, _ in list(self.seen)}
 
     def emitted(self, *event: str) -> bool:
         return tuple(event) in self.events()
