@@ -3,8 +3,9 @@ Playwright, against the app served by uvicorn on 127.0.0.1 and a real database
 whose runs a worker executes.
 
 Skipped, saying how to fix it, only when no Chromium can be found (`make browser`
-installs it as root). The scenario saves screenshots of the main pages to
-docs/screenshots/ (from the last backend run).
+installs it as root). The scenario takes screenshots of the main pages; with
+CONTINUUM_SCREENSHOTS=1 it saves them to docs/screenshots/ (from the last backend
+run), otherwise to a temporary folder, so a test run leaves the tree as it was.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +31,11 @@ from tests.web import flows
 from tests.web.conftest import TOKEN
 
 CHROMIUM = os.environ.get("CONTINUUM_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    Path(__file__).parents[2] / "docs" / "screenshots"
+    if os.environ.get("CONTINUUM_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "continuum-screenshots"
+)
 WAIT_MS = 15_000  # how long the browser waits for a condition before the test fails
 
 playwright_api = pytest.importorskip(
