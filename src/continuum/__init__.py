@@ -23,6 +23,9 @@ from continuum import telemetry
 from continuum.booted import cancel, get, result, signal, start
 from continuum.errors import (
     ActivityFailed,
+    CancelRequested,
+    ChildCancelled,
+    ChildFailed,
     CompensationFailed,
     ConfigurationError,
     ContinuumError,
@@ -46,6 +49,17 @@ from continuum.errors import (
 from continuum.instance import Continuum
 from continuum.runs import Page, RunInfo
 from continuum.runtime.activity import activity
+from continuum.runtime.children import (
+    ChildHandle,
+    await_child,
+    await_child_async,
+    child,
+    child_async,
+    continue_as_new,
+    continue_as_new_async,
+    start_child,
+    start_child_async,
+)
 from continuum.runtime.primitives import (
     deprecate_patch,
     now,
@@ -72,6 +86,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActivityFailed",
+    "CancelRequested",
+    "ChildCancelled",
+    "ChildFailed",
+    "ChildHandle",
     "CompensationFailed",
     "ConfigurationError",
     "Continuum",
@@ -100,9 +118,15 @@ __all__ = [
     "activity",
     "add_compensation",
     "add_compensation_async",
+    "await_child",
+    "await_child_async",
     "cancel",
+    "child",
+    "child_async",
     "compensate_all",
     "compensate_all_async",
+    "continue_as_new",
+    "continue_as_new_async",
     "deprecate_patch",
     "get",
     "now",
@@ -114,6 +138,8 @@ __all__ = [
     "sleep",
     "sleep_async",
     "start",
+    "start_child",
+    "start_child_async",
     "telemetry",
     "uuid4",
     "wait_for_signal",

@@ -115,6 +115,43 @@ class CompensationFailed(ActivityFailed):
         self.args = (f"{len(failures)} compensation(s) failed: {listed}",)
 
 
+class ChildFailed(ContinuumError):
+    """Raised in a parent by `await_child()`: the child run ended `failed`.
+
+    `run_id` is the child's; `error` its error as stored (type, message and
+    traceback), also in `error_type` and `error_message`.
+    """
+
+    def __init__(self, run_id: str, workflow: str, error: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.error = error
+        self.error_type = str(error.get("type", "Exception"))
+        self.error_message = str(error.get("message", ""))
+        super().__init__(
+            f"child run {run_id} ({workflow}) failed: {self.error_type}: {self.error_message}"
+        )
+
+
+class ChildCancelled(ContinuumError):
+    """Raised in a parent by `await_child()`: the child run was cancelled."""
+
+    def __init__(self, run_id: str, workflow: str) -> None:
+        super().__init__(f"child run {run_id} ({workflow}) was cancelled")
+        self.run_id = run_id
+        self.workflow = workflow
+
+
+class CancelRequested(ContinuumError):
+    """Raised in a workflow declared `on_cancel="unwind"` at the step it was at when
+    the run was cancelled: the workflow may unwind (`compensate_all()`) before it
+    ends. However run() then ends, returning or raising, the run ends `cancelled`."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} was asked to cancel")
+        self.run_id = run_id
+
+
 class RunFailed(ContinuumError):
     """The run ended `failed`; the message names the original error's type and message."""
 

@@ -17,6 +17,7 @@ Its read side (`query`, `runs`, `health`) is in `views`; module-level
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from continuum import attributes as _attributes
 from continuum import booted, serialization, telemetry, validation
 from continuum.dispatcher import Dispatcher
 from continuum.errors import (
@@ -37,7 +39,7 @@ from continuum.results import ResultWaiter, Settled
 from continuum.runs import RunInfo
 from continuum.runtime.attempt import Outcome
 from continuum.store import NewRun, Store, open_store
-from continuum.store.base import TERMINAL_STATUSES, RunRecord
+from continuum.store.base import RESERVED_SIGNAL_PREFIX, TERMINAL_STATUSES, RunRecord
 from continuum.store.open import require_current_schema
 from continuum.versions import InstanceVersions, VersionRegistry
 from continuum.views import RunViews
@@ -222,11 +224,21 @@ class Continuum(RunViews):
 
     # -- runs ------------------------------------------------------------------------
     def start(
-        self, workflow_cls: type[Workflow], input: Any = None, *, run_id: str | None = None
+        self,
+        workflow_cls: type[Workflow],
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        start_at: dt.datetime | None = None,
+        start_in: float | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> str:
         """Record a durable run of the class's current entrypoint; return its id.
 
         A second start with the same `run_id` returns that id and starts nothing.
+        `start_at` (a timezone-aware datetime) or `start_in` (seconds) makes the
+        run due then rather than now; `attributes` are its search attributes
+        (see `continuum.attributes`).
         """
         store = self._store_required()
         entrypoint = entrypoint_of(workflow_cls)
@@ -235,6 +247,12 @@ class Continuum(RunViews):
         else:
             run_id = validation.identifier(run_id, name="start(run_id=)")
         input_json = serialization.dumps(input, what="the workflow input")
+        due = _start_time(start_at, start_in, store.now)
+        attributes_json = (
+            None
+            if attributes is None
+            else _attributes.encode(attributes, name="start(attributes=)")
+        )
         self.versions.sync()  # a version loaded since boot is in the registry before its runs
         new = NewRun(
             run_id,
@@ -243,9 +261,12 @@ class Continuum(RunViews):
             entrypoint.version,
             input_json,
             self._trace_context(),
+            start_at=due,
+            attributes_json=attributes_json,
+            unwind_on_cancel=entrypoint.on_cancel == "unwind",
         )
         dispatcher = self._dispatcher
-        if dispatcher is not None and self.versions.runs(entrypoint.workflow):
+        if dispatcher is not None and due is None and self.versions.runs(entrypoint.workflow):
             record, created = dispatcher.start_here(new)
         else:
             record, created = store.create_run(new)
@@ -267,6 +288,8 @@ class Continuum(RunViews):
                     "trace_context": new.trace_context,
                 },
             )
+            if due is not None and self._dispatcher is not None:
+                self._dispatcher.wake()  # it may be due sooner than anything it knows of
         return run_id
 
     def signal(
@@ -281,6 +304,11 @@ class Continuum(RunViews):
         """
         store = self._store_required()
         validation.identifier(name, name="signal(name=)")
+        if name.startswith(RESERVED_SIGNAL_PREFIX):
+            raise ConfigurationError(
+                f"signal names that begin with {RESERVED_SIGNAL_PREFIX!r} are the engine's "
+                f"own (a child's end is one); name it otherwise than {name!r}"
+            )
         if delivery_id is not None:
             validation.identifier(delivery_id, name="signal(delivery_id=)")
         payload_json = serialization.dumps(payload, what=f"the payload of signal {name!r}")
@@ -306,33 +334,59 @@ class Continuum(RunViews):
             self._dispatcher.wake()
 
     def cancel(self, run_id: str) -> bool:
-        """End the run `cancelled`; False when it had already ended."""
-        record = self._store_required().cancel_run(_known_form(run_id))
-        if record is None:
+        """End the run `cancelled`, with every live child it started to be cancelled
+        with it (and theirs); False when it had already ended.
+
+        A run of a workflow declared `on_cancel="unwind"` is asked instead: it is
+        woken, `continuum.CancelRequested` is raised in it at the step it is at, and
+        it ends `cancelled` (its children with it) once it has unwound. Cancelling it
+        again ends it at once, unwound or not."""
+        cancelled = self._store_required().cancel_run(_known_form(run_id))
+        if not cancelled:
             self._record(run_id)  # RunNotFound for an unknown id
             return False
-        telemetry.execute(
-            ("continuum", "run", "cancelled"),
-            {"count": 1},
-            {
-                "run_id": run_id,
-                "workflow": record.workflow,
-                "version_hash": record.version_hash,
-                "instance": self.name,
-                "node": self.node,
-            },
-        )
-        self._on_outcome(Outcome(run_id, "cancelled"))
+        if cancelled[0].status != "cancelled":  # asked to unwind: it ends by itself
+            if self._dispatcher is not None:
+                self._dispatcher.wake()
+            return True
+        for record in cancelled:
+            telemetry.execute(
+                ("continuum", "run", "cancelled"),
+                {"count": 1},
+                {
+                    "run_id": record.run_id,
+                    "workflow": record.workflow,
+                    "version_hash": record.version_hash,
+                    "instance": self.name,
+                    "node": self.node,
+                },
+            )
+            self._on_outcome(Outcome(record.run_id, "cancelled"))
+        if cancelled[0].parent_run_id is not None and self._dispatcher is not None:
+            self._dispatcher.wake()  # its parent may be due now
         return True
 
+    def set_attributes(self, run_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Merge `attributes` into the run's search attributes (None removes a key);
+        returns them all. Operator metadata: the run itself never sees them."""
+        text = _attributes.encode(attributes, name="set_attributes(attributes=)", allow_none=True)
+        merged = self._store_required().set_attributes(_known_form(run_id), text)
+        if merged is None:
+            raise RunNotFound(run_id)
+        return _attributes.decode(merged)
+
     def get(self, run_id: str) -> RunInfo:
-        return RunInfo.from_record(self._record(run_id))
+        """The run as stored, with the children it started."""
+        record = self._record(run_id)
+        children = tuple(self._store_required().child_run_ids(record.run_id))
+        return RunInfo.from_record(record, children=children)
 
     def result(self, run_id: str, timeout: float | None = None) -> Any:
         """Wait for the run to end and return its output.
 
         Raises RunFailed, RunCancelled, or TimeoutError when `timeout` seconds
         pass first (the run goes on). None waits as long as it takes; 0 looks once.
+        A run that continued as new is followed to the end of its chain.
         """
         timeout = validation.duration(
             timeout, name="result(timeout=)", allow_zero=True, allow_none=True
@@ -354,9 +408,9 @@ class Continuum(RunViews):
         }
 
     # -- internals -------------------------------------------------------------------
-    def _status(self, run_id: str) -> tuple[str, str | None, str | None]:
+    def _status(self, run_id: str) -> Settled:
         record = self._record(run_id)
-        return record.status, record.output_json, record.error_json
+        return Settled(record.status, record.output_json, record.error_json, record.continued_to)
 
     def _record(self, run_id: str) -> RunRecord:
         record = self._store_required().get_run(_known_form(run_id))
@@ -369,7 +423,9 @@ class Continuum(RunViews):
         if self._results is None:
             return
         if outcome.status in TERMINAL_STATUSES:
-            settled = Settled(outcome.status, outcome.output_json, outcome.error_json)
+            settled = Settled(
+                outcome.status, outcome.output_json, outcome.error_json, outcome.continued_to
+            )
             self._results.settled(outcome.run_id, settled)
         else:
             self._results.settled(outcome.run_id, None)
@@ -377,6 +433,24 @@ class Continuum(RunViews):
     def __repr__(self) -> str:
         state = "booted" if self.booted else "not booted"
         return f"<Continuum {self.name!r} node={self.node!r} {state}>"
+
+
+def _start_time(start_at: object, start_in: object, now: Callable[[], float]) -> float | None:
+    """When a run started with `start_at` or `start_in` becomes due (None: now);
+    `start_in` counts from `now()`, the database clock, which decides due times."""
+    if start_at is not None and start_in is not None:
+        raise ConfigurationError("start() takes start_at or start_in, not both")
+    if start_in is not None:
+        delay = validation.duration(start_in, name="start(start_in=)", allow_zero=True)
+        return now() + delay
+    if start_at is None:
+        return None
+    if not isinstance(start_at, dt.datetime) or start_at.tzinfo is None:
+        raise ConfigurationError(
+            "start(start_at=) must be a timezone-aware datetime (e.g. "
+            f"datetime(2030, 1, 1, tzinfo=timezone.utc)), got {validation.shown(start_at)}"
+        )
+    return start_at.timestamp()
 
 
 def _new_run_id() -> str:

@@ -38,6 +38,7 @@ class Settled:
     status: str  # completed, failed or cancelled
     output_json: str | None = None
     error_json: str | None = None
+    continued_to: str | None = None  # a completed run that continued as new
 
 
 # A run known to have ended whose outcome was too big for its announcement.
@@ -48,12 +49,12 @@ class ResultWaiter:
     def __init__(
         self,
         *,
-        read: Callable[[str], tuple[str, str | None, str | None]],
+        read: Callable[[str], Settled],
         held_here: Callable[[str], bool],
         notifies: bool,
         poll_interval: float,
     ) -> None:
-        """`read(run_id)`: (status, output_json, error_json) from the store.
+        """`read(run_id)`: the run's status and outcome, from the store.
         `held_here(run_id)`: whether this node is running the run now (its outcome
         will be handed over). `notifies`: whether announcements arrive."""
         self._read = read
@@ -77,7 +78,8 @@ class ResultWaiter:
             self._changed.notify_all()
 
     def announced(self, payload: str) -> None:
-        """A notification that a run ended: [id, status, output, error], [id], or ""."""
+        """A notification that a run ended: [id, status, output, error], the same with
+        the run that continues it, [id], or ""."""
         if not payload:  # the listener reconnected: anything may have ended meanwhile
             with self._changed:
                 self._reconnects += 1
@@ -93,26 +95,37 @@ class ResultWaiter:
         with self._changed:
             if run_id not in self._awaited:
                 return  # kept only for a caller waiting now: others read the run
-        if len(fields) == 4 and all(f is None or isinstance(f, str) for f in fields):
-            self.settled(run_id, Settled(fields[1], fields[2], fields[3]))
+        if len(fields) in (4, 5) and all(f is None or isinstance(f, str) for f in fields):
+            self.settled(run_id, Settled(*fields[1:]))
         else:
             self.settled(run_id, _READ_IT)
 
     # -- waiting -------------------------------------------------------------------
     def wait(self, run_id: str, timeout: float | None) -> Any:
-        """The run's output; RunFailed, RunCancelled, or TimeoutError after `timeout`."""
+        """The run's output; RunFailed, RunCancelled, or TimeoutError after `timeout`.
+        A run that continued as new is followed to the end of its chain."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            self._awaited[run_id] += 1
-        try:
-            return self._wait(run_id, deadline, timeout)
-        finally:
+        while True:
             with self._changed:
-                self._awaited[run_id] -= 1
-                if not self._awaited[run_id]:
-                    del self._awaited[run_id]
+                self._awaited[run_id] += 1
+            try:
+                known = self._wait(run_id, deadline, timeout)
+            finally:
+                with self._changed:
+                    self._awaited[run_id] -= 1
+                    if not self._awaited[run_id]:
+                        del self._awaited[run_id]
+            if known.status == "completed" and known.continued_to is not None:
+                run_id = known.continued_to
+                continue
+            if known.status == "completed":
+                return serialization.loads(known.output_json)
+            if known.status == "failed":
+                raise RunFailed(run_id, serialization.loads(known.error_json) or {})
+            raise RunCancelled(run_id)
 
-    def _wait(self, run_id: str, deadline: float | None, timeout: float | None) -> Any:
+    def _wait(self, run_id: str, deadline: float | None, timeout: float | None) -> Settled:
+        """How the run ended, once it has; TimeoutError at the deadline."""
         last_read: float | None = None
         reconnects = -1
         pause = _FIRST_POLL
@@ -132,14 +145,10 @@ class ResultWaiter:
                         continue
                 reconnects = self._reconnects
             if known is None:
-                known = Settled(*self._read(run_id))
+                known = self._read(run_id)
                 last_read = time.monotonic()
-            if known.status == "completed":
-                return serialization.loads(known.output_json)
-            if known.status == "failed":
-                raise RunFailed(run_id, serialization.loads(known.error_json) or {})
-            if known.status == "cancelled":
-                raise RunCancelled(run_id)
+            if known.status in ("completed", "failed", "cancelled"):
+                return known
             if left is not None and left <= 0:
                 raise TimeoutError(
                     f"run {run_id} did not finish within {timeout}s (status {known.status}); "

@@ -7,9 +7,10 @@ import binascii
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from continuum import attributes as _attributes
 from continuum import serialization, validation
 from continuum.errors import ConfigurationError
 from continuum.store.base import STATUSES, TERMINAL_STATUSES, RunCursor, RunFilter, RunRecord
@@ -21,7 +22,11 @@ class RunInfo:
     (started, claimed, signalled, suspended, ended), not each journaled step.
     `attempt` counts the claims the run has had; `lease_owner` and
     `lease_expires_at` name the node executing it now; `available_at` is when a
-    waiting run becomes due (None while it waits only for a signal)."""
+    waiting run becomes due (None while it waits only for a signal).
+    `attributes`: its search attributes. `parent_run_id`: the run that started it
+    as a child. `continued_from`/`continued_to`: its neighbours in a
+    continue-as-new chain. `children`: the runs it started as children, filled by
+    `get()` only (None in pages of runs)."""
 
     run_id: str
     workflow: str
@@ -37,9 +42,14 @@ class RunInfo:
     lease_owner: str | None = None
     lease_expires_at: dt.datetime | None = None
     available_at: dt.datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    continued_from: str | None = None
+    continued_to: str | None = None
+    children: tuple[str, ...] | None = field(default=None, compare=False)
 
     @classmethod
-    def from_record(cls, record: RunRecord) -> RunInfo:
+    def from_record(cls, record: RunRecord, *, children: tuple[str, ...] | None = None) -> RunInfo:
         return cls(
             run_id=record.run_id,
             workflow=record.workflow,
@@ -55,6 +65,11 @@ class RunInfo:
             lease_owner=record.lease_owner,
             lease_expires_at=_maybe_time(record.lease_expires_at),
             available_at=_maybe_time(record.available_at),
+            attributes=_attributes.decode(record.attributes_json),
+            parent_run_id=record.parent_run_id,
+            continued_from=record.continued_from,
+            continued_to=record.continued_to,
+            children=children,
         )
 
     @property
@@ -79,6 +94,8 @@ def run_filter(
     started_after: dt.datetime | None,
     started_before: dt.datetime | None,
     run_id: str | None = None,
+    attributes: object = None,
+    parent_run_id: str | None = None,
     caller: str = "query",
 ) -> RunFilter:
     """The store's filter for `query()`'s arguments, each checked (errors name `caller`)."""
@@ -91,9 +108,13 @@ def run_filter(
                 f"unknown status {', '.join(map(repr, unknown)) or '(none given)'}; "
                 f"use one or more of {sorted(STATUSES)}"
             )
-    for value, name in ((workflow, "workflow"), (version_hash, "version_hash"), (run_id, "run_id")):
+    given = ((workflow, "workflow"), (version_hash, "version_hash"), (run_id, "run_id"))
+    for value, name in (*given, (parent_run_id, "parent_run_id")):
         if value is not None:
             validation.identifier(value, name=f"{caller}({name}=)", max_length=None)
+    wanted = None
+    if attributes is not None:
+        wanted = _attributes.encode(attributes, name=f"{caller}(attributes=)")
     return RunFilter(
         statuses=statuses,
         workflow=workflow,
@@ -101,6 +122,8 @@ def run_filter(
         created_after=_stamp(started_after, f"{caller}(started_after=)"),
         created_before=_stamp(started_before, f"{caller}(started_before=)"),
         run_id=run_id,
+        parent_run_id=parent_run_id,
+        attributes_json=wanted,
     )
 
 

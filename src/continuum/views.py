@@ -38,20 +38,26 @@ class RunViews:
         status: str | Iterable[str] | None = None,
         workflow: str | type[Workflow] | None = None,
         version_hash: str | None = None,
+        attributes: dict[str, Any] | None = None,
         started_after: dt.datetime | None = None,
         started_before: dt.datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        parent_run_id: str | None = None,
     ) -> Page:
         """One page of runs, newest first, filtered by each argument given (`status`:
-        one or several; `started_*`: timezone-aware bounds on when runs were started,
-        after inclusive, before exclusive). Pass `page.next_cursor` back as `cursor`
-        for the next page: keyset pagination, as fast deep in the list as at its top."""
+        one or several; `attributes`: runs whose attributes hold each of these keys
+        with an equal value; `started_*`: timezone-aware bounds on when runs were
+        started, after inclusive, before exclusive; `parent_run_id`: the children of
+        that run). Pass `page.next_cursor` back as `cursor` for the next page: keyset
+        pagination, as fast deep in the list as at its top."""
         return self._page(
             "query",
             status=status,
             workflow=workflow,
             version_hash=version_hash,
+            attributes=attributes,
+            parent_run_id=parent_run_id,
             started_after=started_after,
             started_before=started_before,
             limit=limit,
@@ -66,6 +72,8 @@ class RunViews:
         workflow: str | type[Workflow] | None,
         limit: int,
         version_hash: str | None = None,
+        attributes: object = None,
+        parent_run_id: str | None = None,
         started_after: dt.datetime | None = None,
         started_before: dt.datetime | None = None,
         cursor: str | None = None,
@@ -76,6 +84,8 @@ class RunViews:
             status=status,
             workflow=workflow,
             version_hash=version_hash,
+            attributes=attributes,
+            parent_run_id=parent_run_id,
             started_after=started_after,
             started_before=started_before,
             caller=caller,

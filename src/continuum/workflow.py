@@ -20,7 +20,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from continuum import validation
 from continuum.determinism import MODES as DETERMINISM_MODES
@@ -40,9 +40,12 @@ class Workflow:
     `workflow` (the logical identity; defaults to "module.QualName") and `determinism`
     ("warn", the default: a `continuum.DeterminismWarning` for each call in the class
     body that breaks replay; "error": raise `WorkflowDefinitionError` instead; "off"),
-    and `retention` (seconds or a timedelta: how long finished runs are kept before
-    the dispatcher deletes them with their journals; default None, kept until pruned).
-    None of them changes the version hash.
+    `retention` (seconds or a timedelta: how long finished runs are kept before the
+    dispatcher deletes them with their journals; default None, kept until pruned), and
+    `on_cancel` ("end", the default: cancelling ends a run at once; "unwind":
+    cancelling raises `continuum.CancelRequested` in the run at the step it is at,
+    so it can undo what it did, and the run ends `cancelled` when run() returns or
+    raises). None of them changes the version hash.
 
     A class defined in a script run as `python shop.py` (module `__main__`) is named
     after the module other processes import it as (`shop.QualName`); when there is
@@ -53,6 +56,7 @@ class Workflow:
     version: ClassVar[int]
     version_hash: ClassVar[str]
     retention: ClassVar[float | None] = None
+    on_cancel: ClassVar[Literal["end", "unwind"]] = "end"
     _continuum_entrypoint: ClassVar[type[Workflow] | None] = None
 
     def __init_subclass__(
@@ -62,6 +66,7 @@ class Workflow:
         workflow: str | None = None,
         determinism: DeterminismMode = "warn",
         retention: float | dt.timedelta | None = None,
+        on_cancel: Literal["end", "unwind"] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -85,6 +90,12 @@ class Workflow:
         cls.version = version
         if retention is not None:
             cls.retention = _retention_seconds(cls, retention)
+        if on_cancel is not None:
+            if on_cancel not in ("end", "unwind"):
+                raise WorkflowDefinitionError(
+                    f"{cls.__qualname__}: on_cancel= must be 'end' or 'unwind', got {on_cancel!r}"
+                )
+            cls.on_cancel = on_cancel
         cls._continuum_entrypoint = None
         run = getattr(cls, "run", None)
         if run is None or run is Workflow.run:

@@ -146,6 +146,10 @@ def test_runs_lists_and_filters(backend_url: str, app: continuum.Continuum) -> N
         "error": None,
         "created_at": approval["created_at"],
         "updated_at": approval["updated_at"],
+        "attributes": {},
+        "parent_run_id": None,
+        "continued_from": None,
+        "continued_to": None,
     }
     assert approval["created_at"].endswith("+00:00")
 
@@ -246,6 +250,10 @@ def test_show_prints_the_timeline_and_the_history_as_json(
         "error",
         "created_at",
         "updated_at",
+        "attributes",
+        "parent_run_id",
+        "continued_from",
+        "continued_to",
         "history",
         "pending_signals",
     }
@@ -648,3 +656,24 @@ def test_worker_takes_its_code_from_the_environment_chain(
     assert f"runs {flows.Hello.workflow} version 1" in log
     assert flows.TwoSteps.workflow not in log
     assert worker.stop() == 0
+
+
+def test_runs_filter_by_attribute_and_parent_and_show_the_links(
+    backend_url: str, make_app: Callable[..., continuum.Continuum]
+) -> None:
+    app = make_app(workflow_modules=[Approval])
+    tagged = app.start(Approval, {"item": "lamp"}, attributes={"customer": "c-42", "tier": 2})
+    app.start(Approval, {"item": "desk"}, attributes={"customer": "c-7"})
+    found = as_json("runs", "--database", backend_url, "--attr", "customer=c-42")
+    assert [r["run_id"] for r in found] == [tagged]
+    assert found[0]["attributes"] == {"customer": "c-42", "tier": 2}
+    both = ["--attr", "customer=c-42", "--attr", "tier=2"]
+    assert [r["run_id"] for r in as_json("runs", "--database", backend_url, *both)] == [tagged]
+    assert as_json("runs", "--database", backend_url, "--attr", 'tier="2"') == []
+    assert f"no runs with parent {tagged!r}" in ok(
+        "runs", "--database", backend_url, "--parent", tagged
+    )
+    bad = cli("runs", "--database", backend_url, "--attr", "no-equals")
+    assert bad.returncode == 2 and "is not key=value" in bad.stderr
+    shown = ok("show", tagged, "--database", backend_url)
+    assert re.search(r"attributes +\{\"customer\": \"c-42\", \"tier\": 2\}", shown), shown

@@ -39,6 +39,7 @@ RULES = [
     ("current lease", W.SUSPENDED, WRITTEN, S.SUSPENDED, (False, True,  True,  False)),
     ("current lease", W.COMPLETED, WRITTEN, S.COMPLETED, (False, False, False, False)),
     ("current lease", W.FAILED,    WRITTEN, S.FAILED,    (False, False, False, False)),
+    ("current lease", W.CANCELLED, WRITTEN, S.CANCELLED, (False, False, False, False)),
     ("wrong token",   ANY,         REFUSED, S.RUNNING,   (False, False, False, False)),
     ("wrong nonce",   ANY,         REFUSED, S.RUNNING,   (False, False, False, False)),
     ("expired lease", ANY,         REFUSED, S.RUNNING,   (True,  True,  True,  True)),
@@ -68,7 +69,7 @@ def test_the_table_covers_every_fence_outcome_and_signal() -> None:
     covered = {(case.fence, case.outcome, case.signal) for case in CASES}
     fences = {fence for fence, *_ in RULES}
     assert covered == set(itertools.product(fences, OUTCOMES, SIGNALS))
-    assert len(CASES) == len(covered) == 5 * 4 * 4
+    assert len(CASES) == len(covered) == 5 * 5 * 4
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

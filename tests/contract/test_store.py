@@ -193,7 +193,7 @@ def test_finish_completes_and_releases(store: Store) -> None:
     assert run is not None
     assert (run.status, run.output_json, run.lease_owner) == ("completed", '"ok"', None)
     assert store.claim_runs("n1", limit=5, lease_seconds=30, versions=[V1], known=True) == []
-    assert store.cancel_run("r") is None
+    assert store.cancel_run("r") == []
 
 
 def test_suspend_until_a_time(store: Store) -> None:
@@ -359,7 +359,7 @@ def test_journaled_steps_leave_the_run_row_as_it_is(store: Store) -> None:
 def test_finish_takes_only_an_end_status(store: Store) -> None:
     store.create_run(new_run("r"))
     claim = claim_one(store)
-    with pytest.raises(ValueError, match="completed or failed"):
+    with pytest.raises(ValueError, match="completed, failed or cancelled"):
         store.finish(claim.lease, [], status="suspended", output_json=None, error_json=None)
     assert store.get_run("r").status == RunStatus.RUNNING  # type: ignore[union-attr]
 
@@ -367,12 +367,12 @@ def test_finish_takes_only_an_end_status(store: Store) -> None:
 def test_cancel_revokes_the_lease(store: Store) -> None:
     store.create_run(new_run("r"))
     claim = claim_one(store)
-    cancelled = store.cancel_run("r")
-    assert cancelled is not None and cancelled.status == RunStatus.CANCELLED
+    [cancelled] = store.cancel_run("r")
+    assert cancelled.status == RunStatus.CANCELLED
     with pytest.raises(LeaseLost):
         store.record(claim.lease, [entry(0)])
-    assert store.cancel_run("r") is None
-    assert store.cancel_run("missing") is None
+    assert store.cancel_run("r") == []
+    assert store.cancel_run("missing") == []
 
 
 def test_release_makes_the_run_due_again_after_a_delay(store: Store) -> None:

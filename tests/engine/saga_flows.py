@@ -228,3 +228,38 @@ class AsyncStepsInSyncCall(continuum.Workflow, version=1):
         except continuum.ConfigurationError as error:
             return str(error)
         return "not refused"
+
+
+# -- cancelling a run that unwinds -------------------------------------------------------
+class Nap(continuum.Workflow, version=1):
+    """A child of `CancellableTrip`: waits until it is cancelled along with its parent."""
+
+    def run(self, _: Any) -> Any:
+        return continuum.wait_for_signal("never")
+
+
+class CancellableTrip(continuum.Workflow, version=1, on_cancel="unwind"):
+    """README's cancellable booking: cancelling it undoes the flight, then the hotel."""
+
+    def run(self, trip: dict[str, Any]) -> Any:
+        continuum.start_child(Nap, None)
+        try:
+            book_hotel(trip["city"])
+            flight = book_flight(trip["city"])
+            continuum.add_compensation(cancel_flight, flight["flight"], reason="cancelled")
+            return continuum.wait_for_signal("confirm")
+        except continuum.CancelRequested:
+            continuum.compensate_all()
+            raise
+
+
+class UnwindsSlowly(continuum.Workflow, version=1, on_cancel="unwind"):
+    """Unwinds through `undo("slow")`, which a test can hold at its gate."""
+
+    def run(self, _: Any) -> Any:
+        continuum.add_compensation(undo, "slow")
+        try:
+            return continuum.wait_for_signal("confirm")
+        except continuum.CancelRequested:
+            continuum.compensate_all()
+            return "unwound"

@@ -60,11 +60,17 @@ def held() -> str:
     return "released"
 
 
+class Child(continuum.Workflow, workflow="tests.events.Child"):
+    def run(self, input):
+        return input
+
+
 class Everything(continuum.Workflow, workflow="tests.events.Everything"):
-    """Timers, signals (consumed and timed out), patches, retries, a timeout."""
+    """Timers, signals (consumed and timed out), patches, retries, a timeout, a child."""
 
     def run(self, input):
         noop(1)
+        continuum.child(Child, "a child")
         flaky_once(input["key"])
         try:  # noqa: SIM105 - workflow code, as users write it
             too_slow()

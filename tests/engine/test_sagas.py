@@ -226,3 +226,71 @@ def test_async_workflow_compensates_in_position_order_after_a_timer(
 def test_sync_compensate_all_refuses_async_steps(app: continuum.Continuum) -> None:
     run_id = app.start(flows.AsyncStepsInSyncCall)
     assert "compensate_all_async" in app.result(run_id, timeout=10)
+
+
+# -- cancelling a run that unwinds (on_cancel="unwind") -----------------------------------
+def test_cancelling_an_unwinding_run_undoes_its_steps_then_ends_it(
+    app: continuum.Continuum,
+) -> None:
+    run_id = app.start(flows.CancellableTrip, {"city": "Porto"})
+    nap = f"{run_id}/0"
+    wait_until(status_is(app, run_id, "suspended"), what="the trip waiting for confirm")
+    wait_until(status_is(app, nap, "suspended"), what="its child waiting")
+    assert app.cancel(run_id) is True
+    with pytest.raises(continuum.RunCancelled):
+        app.result(run_id, timeout=10)
+    assert flows.LOG == [
+        ["book_hotel", "Porto"],
+        ["book_flight", "Porto"],
+        ["cancel_flight", "F-Porto", "cancelled"],
+        ["cancel_hotel", {"hotel": "H-Porto"}],
+    ]
+    info = app.get(run_id)
+    assert info.status == "cancelled"
+    assert info.error is not None and info.error["type"] == "CancelRequested"
+    # the cancel reached it at the wait it was in: that row became the "cancel" row
+    assert journal(app, run_id) == [
+        (0, "child", "Nap"),
+        (1, "activity", "book_hotel"),
+        (2, "activity", "book_flight"),
+        (3, "compensation", "cancel_flight"),
+        (4, "cancel", "cancel"),
+        (5, "activity", "cancel_flight"),
+        (6, "activity", "cancel_hotel"),
+    ]
+    # its child went with it, once it had unwound
+    assert app.get(nap).status == "cancelled"
+    assert app.cancel(run_id) is False
+
+
+def test_a_second_cancel_ends_an_unwinding_run_at_once(app: continuum.Continuum) -> None:
+    flows.GATES["slow"] = threading.Event()
+    run_id = app.start(flows.UnwindsSlowly, None)
+    wait_until(status_is(app, run_id, "suspended"), what="waiting for confirm")
+    assert app.cancel(run_id) is True
+    wait_until(lambda: ["undo", "slow"] in flows.LOG, what="the undo step running")
+    assert app.get(run_id).status == "running"
+    assert app.cancel(run_id) is True  # asked again: it ends now
+    assert app.get(run_id).status == "cancelled"
+    flows.GATES["slow"].set()
+    with pytest.raises(continuum.RunCancelled):
+        app.result(run_id, timeout=10)
+
+
+def test_a_run_that_unwinds_and_returns_ends_cancelled_with_its_output(
+    app: continuum.Continuum,
+) -> None:
+    run_id = app.start(flows.UnwindsSlowly, None)
+    wait_until(status_is(app, run_id, "suspended"), what="waiting for confirm")
+    app.cancel(run_id)
+    with pytest.raises(continuum.RunCancelled):
+        app.result(run_id, timeout=10)
+    info = app.get(run_id)
+    assert (info.status, info.output, info.error) == ("cancelled", "unwound", None)
+
+
+def test_on_cancel_must_be_end_or_unwind() -> None:
+    with pytest.raises(continuum.WorkflowDefinitionError, match="on_cancel= must be"):
+
+        class Wrong(continuum.Workflow, on_cancel="later"):  # type: ignore[call-arg]
+            def run(self, _: object) -> None: ...

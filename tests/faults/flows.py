@@ -117,3 +117,42 @@ class Chain(continuum.Workflow):
             return [step(ledger, run, name, work=input["work"]) for name in STEPS]
         finally:
             note(ledger, "EXIT", run)
+
+
+class Parcel(continuum.Workflow):
+    """A child of `FanOut`: one activity."""
+
+    def run(self, input: dict[str, Any]) -> str:
+        return step(input["ledger"], input["run"], "ship")
+
+
+class FanOut(continuum.Workflow):
+    """Starts children, passes a gate where the first process to arrive waits (and is
+    killed there), then collects the children. With `flush_first`, an activity before
+    the gate writes the children's start; without, they are only buffered at the gate:
+    the node dies between starting the children and recording them."""
+
+    def run(self, input: dict[str, Any]) -> list[str]:
+        ledger, run = input["ledger"], input["run"]
+        attempt_began(ledger, run)
+        handles = [
+            continuum.start_child(Parcel, {"ledger": ledger, "run": f"{run}.{i}"})
+            for i in range(input["children"])
+        ]
+        if input["flush_first"]:
+            step(ledger, run, "a")
+        gate(ledger, run, input["marker"], input["release"])
+        return [continuum.await_child(handle) for handle in handles]
+
+
+class Unwinds(continuum.Workflow):
+    """Registers three undo steps, then runs them (u3, u2, u1); u2 holds until `release`."""
+
+    def run(self, input: dict[str, Any]) -> str:
+        ledger, run = input["ledger"], input["run"]
+        attempt_began(ledger, run)
+        for name in ("u1", "u2", "u3"):
+            hold = input["release"] if name == "u2" else None
+            continuum.add_compensation(step, ledger, run, name, hold=hold)
+        continuum.compensate_all()
+        return "unwound"

@@ -12,6 +12,8 @@ SPEC_ERRORS = (
     "RunFailed",
     "RunCancelled",
     "SignalTimeout",
+    "ChildFailed",  # section 9: await_child
+    "ChildCancelled",
 )
 SPEC_WARNINGS = ("DeterminismWarning",)  # section 8
 SPEC_NAMES = {
@@ -31,11 +33,15 @@ SPEC_NAMES = {
     "Page",
     # composition (SPEC 9): sagas
     "add_compensation", "add_compensation_async", "compensate_all", "compensate_all_async",
+    # composition (SPEC 9): children and continue-as-new, each with its _async form
+    "ChildHandle", "start_child", "start_child_async", "await_child", "await_child_async",
+    "child", "child_async", "continue_as_new", "continue_as_new_async",
 }  # fmt: skip
 # Names SPEC.md does not fix ("what it does not name is yours"): every error a user
 # can catch, so `except continuum.RunNotFound` works without reaching into a module.
 OUR_ERRORS = (
     "ConfigurationError",
+    "CancelRequested",
     "CompensationFailed",
     "WorkflowDefinitionError",
     "RunNotFound",

@@ -59,7 +59,13 @@ class Double(Store):
         return None
 
     def cancel_run(self, run_id: str) -> Any:
+        return []
+
+    def set_attributes(self, run_id: str, attributes_json: str) -> Any:
         return None
+
+    def child_run_ids(self, run_id: str) -> Any:
+        return []
 
     def send_signal(
         self, run_id: str, name: str, payload_json: str, *, delivery_id: Any = None
@@ -162,10 +168,10 @@ def test_a_refusal_reaches_the_caller() -> None:
         Double(refuse=True).record(LEASE, [STEP])
 
 
-@pytest.mark.parametrize("status", ["suspended", "record", "cancelled", "done"])
-def test_a_run_finishes_only_completed_or_failed(status: str) -> None:
+@pytest.mark.parametrize("status", ["suspended", "record", "pending", "done"])
+def test_a_run_finishes_only_completed_failed_or_cancelled(status: str) -> None:
     store = Double()
-    with pytest.raises(ValueError, match="completed or failed"):
+    with pytest.raises(ValueError, match="completed, failed or cancelled"):
         store.finish(LEASE, [], status=status, output_json=None, error_json=None)
     assert store.written == []
 
@@ -190,6 +196,7 @@ def test_states_are_their_strings() -> None:
         "suspended",
         "completed",
         "failed",
+        "cancelled",
     ]
     assert {str(kind) for kind in JournalKind} == {
         "activity",
@@ -199,6 +206,10 @@ def test_states_are_their_strings() -> None:
         "signal_wait",
         "signal_timeout",
         "compensation",
+        "child",
+        "child_result",
+        "child_wait",
+        "cancel",
         "patch",
         "side_effect",
     }

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from continuum import serialization
+from continuum.attributes import parse_attribute
 from continuum.cli import cli, database_option
 from continuum.cli.app import client
 from continuum.cli.output import (
@@ -56,24 +57,54 @@ DETAIL_WIDTH = 80
     "--workflow", metavar="NAME", help="Only runs of this workflow (e.g. shop.OrderFlow)."
 )
 @click.option(
+    "--attr",
+    "attrs",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="Only runs with this search attribute (repeat for several). VALUE is read as "
+    "JSON when it is a number, true, false or a quoted string, else as text.",
+)
+@click.option("--parent", metavar="RUN_ID", help="Only the children of this run.")
+@click.option(
     "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most N runs."
 )
 @format_option
 def runs_command(
-    database: str, status: str | None, workflow: str | None, limit: int, output_format: str
+    *,
+    database: str,
+    status: str | None,
+    workflow: str | None,
+    attrs: tuple[str, ...],
+    parent: str | None,
+    limit: int,
+    output_format: str,
 ) -> None:
     """List runs, newest first.
 
     JSON: a list of runs, each with run_id, workflow, version_hash, version,
-    status, input, output, error, created_at and updated_at.
+    status, input, output, error, created_at, updated_at, attributes,
+    parent_run_id, continued_from and continued_to.
     """
+    attributes: dict[str, Any] = {}
+    for text in attrs:
+        try:
+            attributes.update(parse_attribute(text))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--attr") from None
     with client(database) as app:
-        found = app.runs(status=status, workflow=workflow, limit=limit)
+        found = app.query(
+            status=status,
+            workflow=workflow,
+            attributes=attributes or None,
+            parent_run_id=parent,
+            limit=limit,
+        ).runs
     if output_format == "json":
         echo_json([run_dict(run) for run in found])
         return
     if not found:
-        wanted = [f"{k} {v!r}" for k, v in (("status", status), ("workflow", workflow)) if v]
+        given = (("status", status), ("workflow", workflow), ("parent", parent))
+        wanted = [f"{k} {v!r}" for k, v in given if v] + [f"attribute {a!r}" for a in attrs]
         click.echo("no runs" + (f" with {' and '.join(wanted)}" if wanted else ""))
         return
     table(
@@ -154,7 +185,29 @@ def run_dict(run: RunInfo) -> dict[str, Any]:
         "error": run.error,
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
+        "attributes": run.attributes,
+        "parent_run_id": run.parent_run_id,
+        "continued_from": run.continued_from,
+        "continued_to": run.continued_to,
     }
+
+
+def _composition_fields(run: RunInfo) -> list[tuple[str, str]]:
+    """The lines `show` adds for a run that has them: attributes, parent, children, chain."""
+    shown: list[tuple[str, str]] = []
+    if run.attributes:
+        shown.append(("attributes", compact(run.attributes)))
+    if run.parent_run_id:
+        shown.append(("parent", run.parent_run_id))
+    if run.children:
+        first = ", ".join(run.children[:5])
+        more = f" and {len(run.children) - 5} more (runs --parent)" if len(run.children) > 5 else ""
+        shown.append(("children", f"{len(run.children)}: {first}{more}"))
+    if run.continued_from:
+        shown.append(("continues", run.continued_from))
+    if run.continued_to:
+        shown.append(("continued as", run.continued_to))
+    return shown
 
 
 def _print_show(run: RunInfo, history: History) -> None:
@@ -177,6 +230,7 @@ def _print_show(run: RunInfo, history: History) -> None:
             ("input", value(run.input)),
             ("output", "-" if run.output is None else value(run.output)),
             ("error", _error_text(run.error, value)),
+            *_composition_fields(run),
         ]
     )
     entries = history.entries
@@ -281,7 +335,9 @@ def _count(n: int, one: str, many: str) -> str:
 def cancel(database: str, run_id: str, output_format: str) -> None:
     """End a run `cancelled`; a running attempt is fenced out.
 
-    A run that has already ended is left as it is: the command says so and
+    A run of a workflow declared on_cancel="unwind" is asked to cancel instead: it
+    unwinds, then ends cancelled; cancelling it again ends it at once. A run that
+    has already ended is left as it is: the command says so and
     still exits 0, so a retried cancel is safe. JSON: {"run_id", "cancelled":
     true|false, "status"}.
     """
@@ -293,6 +349,11 @@ def cancel(database: str, run_id: str, output_format: str) -> None:
         status = str(app.get(run_id).status)
     if output_format == "json":
         echo_json({"run_id": run_id, "cancelled": cancelled, "status": status})
+    elif cancelled and status != "cancelled":
+        click.echo(
+            f"asked run {printable(run_id)} to cancel: it unwinds, then ends cancelled "
+            "(cancel it again to end it now)"
+        )
     elif cancelled:
         click.echo(f"cancelled run {printable(run_id)}")
     else:

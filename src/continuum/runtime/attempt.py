@@ -20,8 +20,10 @@ from typing import Any, Literal
 
 from continuum import serialization
 from continuum.errors import ContinuumError, SerializationError
+from continuum.runtime.children import continuation
 from continuum.runtime.context import (
     AttemptContext,
+    ContinueAsNew,
     Halt,
     Interrupted,
     Nondeterminism,
@@ -52,6 +54,7 @@ class Outcome:
     status: AttemptEnd
     output_json: str | None = None
     error_json: str | None = None
+    continued_to: str | None = None  # the run that continues this one (continue_as_new)
 
 
 class _LoopHolder(threading.local):
@@ -137,10 +140,10 @@ def _attempt(ctx: AttemptContext, entrypoint: type[Workflow], started: float) ->
         if leftover:
             ctx.halt(Nondeterminism(ctx.position, "the end of run()", leftover[0]))
     except Halt as halt:
-        return _settle_halt(ctx, ctx.halted or halt, started)
+        return _settle_halt(ctx, ctx.halted or halt, started, entrypoint)
     except Exception as error:
         if ctx.halted is not None:  # workflow code swallowed a halt, then raised
-            return _settle_halt(ctx, ctx.halted, started)
+            return _settle_halt(ctx, ctx.halted, started, entrypoint)
         return _fail(ctx, error, started)
     finally:
         _current.reset(token)
@@ -148,12 +151,19 @@ def _attempt(ctx: AttemptContext, entrypoint: type[Workflow], started: float) ->
         text = serialization.dumps(output, what=f"the output of run {run.run_id}")
     except SerializationError as error:
         return _fail(ctx, error, started)
+    status: Literal["completed", "cancelled"] = "cancelled" if ctx.cancelled else "completed"
     return _settle(
         ctx,
-        "completed",
+        status,
         started,
         lambda: ctx.writer.finish(
-            ctx.lease, ctx.pending, status="completed", output_json=text, error_json=None
+            ctx.lease,
+            ctx.pending,
+            status=status,
+            output_json=text,
+            error_json=None,
+            start_runs=ctx.starting,
+            parent_run_id=run.parent_run_id,
         ),
         output_json=text,
     )
@@ -173,12 +183,19 @@ def _fail(ctx: AttemptContext, error: BaseException, started: float) -> Outcome:
         "traceback": "".join(traceback.format_exception(error)),
     }
     error_json = serialization.dumps(details, what="run error")
+    status: Literal["failed", "cancelled"] = "cancelled" if ctx.cancelled else "failed"
     return _settle(
         ctx,
-        "failed",
+        status,
         started,
         lambda: ctx.writer.finish(
-            ctx.lease, ctx.pending, status="failed", output_json=None, error_json=error_json
+            ctx.lease,
+            ctx.pending,
+            status=status,
+            output_json=None,
+            error_json=error_json,
+            start_runs=ctx.starting,
+            parent_run_id=ctx.claim.run.parent_run_id,
         ),
         error_json=error_json,
         error_type=details["type"],
@@ -186,7 +203,27 @@ def _fail(ctx: AttemptContext, error: BaseException, started: float) -> Outcome:
     )
 
 
-def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
+def _settle_halt(
+    ctx: AttemptContext, halt: Halt, started: float, entrypoint: type[Workflow]
+) -> Outcome:
+    if isinstance(halt, ContinueAsNew):
+        successor = continuation(ctx, halt, entrypoint)
+        return _settle(
+            ctx,
+            "completed",
+            started,
+            lambda: ctx.writer.finish(
+                ctx.lease,
+                ctx.pending,
+                status="completed",
+                output_json=None,
+                error_json=None,
+                start_runs=[*ctx.starting, successor],
+                continued_to=successor.run_id,
+                parent_run_id=ctx.claim.run.parent_run_id,
+            ),
+            continued_to=successor.run_id,
+        )
     if isinstance(halt, Suspend):
         timed = [w.wake_at for w in ctx.waits if w.wake_at is not None]
         signals = sorted({w.signal for w in ctx.waits if w.signal is not None})
@@ -196,7 +233,11 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
             "suspended",
             started,
             lambda: ctx.writer.suspend(
-                ctx.lease, ctx.pending, wake_at=wake_at, wake_on_signals=signals
+                ctx.lease,
+                ctx.pending,
+                wake_at=wake_at,
+                wake_on_signals=signals,
+                start_runs=ctx.starting,
             ),
             wake_at=wake_at,
             signals=signals,
@@ -229,12 +270,13 @@ def _settle_halt(ctx: AttemptContext, halt: Halt, started: float) -> Outcome:
 
 def _settle(
     ctx: AttemptContext,
-    status: Literal["completed", "failed", "suspended"],
+    status: Literal["completed", "failed", "suspended", "cancelled"],
     started: float,
     write: Any,
     *,
     output_json: str | None = None,
     error_json: str | None = None,
+    continued_to: str | None = None,
     **extra: Any,
 ) -> Outcome:
     """Make the outcome durable, then report it (`extra` goes to telemetry)."""
@@ -245,7 +287,7 @@ def _settle(
         logger.info("run %s: could not record %s: %s", ctx.run_id, status, exc)
         _ended(ctx, "interrupted", started, reason=f"could not record {status}: {exc}")
         return Outcome(ctx.run_id, "interrupted")
-    if status == "failed":
+    if status == "failed" or (status == "cancelled" and error_json is not None):
         logger.warning(
             "run %s (%s) failed: %s: %s",
             ctx.run_id,
@@ -255,9 +297,12 @@ def _settle(
         )
     else:
         logger.info("run %s (%s) %s", ctx.run_id, ctx.claim.run.workflow, status)
-    event = {"completed": "stop", "failed": "exception", "suspended": "suspended"}[status]
+    # A run that unwound and ended cancelled reports how run() ended: returned or raised.
+    event = {"completed": "stop", "failed": "exception", "suspended": "suspended"}.get(
+        status, "stop" if error_json is None else "exception"
+    )
     _ended(ctx, event, started, **extra)
-    return Outcome(ctx.run_id, status, output_json, error_json)
+    return Outcome(ctx.run_id, status, output_json, error_json, continued_to)
 
 
 def _ended(

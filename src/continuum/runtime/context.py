@@ -22,12 +22,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from continuum import serialization, telemetry
-from continuum.errors import ContinuumError, NotInWorkflow
+from continuum.errors import CancelRequested, ContinuumError, NotInWorkflow
 from continuum.runtime.lease_guard import LeaseGuard
-from continuum.store.base import Claim, History, JournalEntry, Lease, SignalRecord, Store
+from continuum.store.base import (
+    Claim,
+    History,
+    JournalEntry,
+    Lease,
+    NewRun,
+    SignalRecord,
+    Store,
+)
 
 if TYPE_CHECKING:
     from continuum.runtime.saga import Compensation
+
+
+CANCEL = "cancel"
+# Rows a run stops at to wait: where a cancel asked meanwhile reaches it.
+WAITS = frozenset({"timer", "signal_wait", "activity_retry", "child_wait"})
 
 
 class Halt(BaseException):
@@ -56,6 +69,14 @@ class CaughtUp(Halt):
     the code would act (run an activity, record a value), which a replay never does."""
 
 
+class ContinueAsNew(Halt):
+    """`continue_as_new(input)`: end this run and start the next of its chain."""
+
+    def __init__(self, input_json: str) -> None:
+        super().__init__("continue as new")
+        self.input_json = input_json
+
+
 class Interrupted(Halt):
     """The attempt must stop: lease lost, store unreachable, or the node shutting down."""
 
@@ -82,15 +103,29 @@ class AttemptContext:
     guard: LeaseGuard = field(default_factory=LeaseGuard.unbounded)
     position: int = 0
     pending: list[JournalEntry] = field(default_factory=list)
+    starting: list[NewRun] = field(default_factory=list)  # runs to start with the next write
     patches: dict[str, bool] = field(default_factory=dict)
     waits: list[Wait] = field(default_factory=list)
     compensations: list[Compensation] = field(default_factory=list)  # see saga.py
+    # (workflow, version_hash) of every registered version, read when a child of a
+    # version not seen yet is started (see children.py); None until then.
+    registered_versions: set[tuple[str, str]] | None = None
     halted: Halt | None = None
 
     def __post_init__(self) -> None:
         self.entries = {entry.seq: entry for entry in self.history.entries}
         self.last_recorded = max(self.entries, default=-1)
-        self.signals: list[SignalRecord] = list(self.history.pending_signals)
+        # Cancel was asked of this (on_cancel="unwind") run: it ends cancelled, and the
+        # request is raised at the step it is at, unless an earlier attempt did so.
+        self.cancelled = self.claim.run.cancel_requested
+        self.cancel_pending = self.cancelled and all(
+            entry.kind != CANCEL for entry in self.history.entries
+        )
+        # Pending signals by name, oldest first: a parent of thousands of children
+        # finds each child's signal without reading past the others.
+        self.signals: dict[str, list[SignalRecord]] = {}
+        for signal in self.history.pending_signals:
+            self.signals.setdefault(signal.name, []).append(signal)
         self._monotonic_base = time.monotonic()
 
     @property
@@ -138,8 +173,20 @@ class AttemptContext:
         return self.store
 
     def replayed(self, position: int, kinds: frozenset[str], name: str) -> JournalEntry | None:
-        """The recorded row at `position`, checked against what the code asks for."""
+        """The recorded row at `position`, checked against what the code asks for.
+
+        Raises CancelRequested where a cancel reached the run: at a recorded "cancel"
+        row, or (the first time) at the step the run is at, past its journal or at the
+        wait it stopped in, whose row the "cancel" row replaces."""
         entry = self.entries.get(position)
+        if entry is not None and entry.kind == CANCEL:
+            raise CancelRequested(self.run_id)
+        if self.cancel_pending and (
+            entry is None or (position == self.last_recorded and entry.kind in WAITS)
+        ):
+            self.cancel_pending = False
+            self.buffer(JournalEntry(position, CANCEL, CANCEL, None))
+            raise CancelRequested(self.run_id)
         if entry is not None and (entry.kind not in kinds or entry.name != name):
             expected = f"{'/'.join(sorted(kinds))} {name!r}"
             self.halt(Nondeterminism(position, expected, entry))
@@ -165,7 +212,7 @@ class AttemptContext:
         self.entries[entry.seq] = entry
 
     def flush(self) -> None:
-        if self.pending:
+        if self.pending or self.starting:
             self.commit()
 
     def commit(self, entry: JournalEntry | None = None) -> None:
@@ -174,16 +221,20 @@ class AttemptContext:
             self.buffer(entry)
         store = self.writer
         rows, self.pending = self.pending, []
+        runs, self.starting = self.starting, []
         try:
-            store.record(self.lease, rows)
+            store.record(self.lease, rows, start_runs=runs)
         except ContinuumError as exc:
             self.halt(Interrupted("store write refused", exc))
 
     def take_signal(self, name: str) -> SignalRecord | None:
-        for index, signal in enumerate(self.signals):
-            if signal.name == name:
-                return self.signals.pop(index)
-        return None
+        """The oldest pending signal `name`, taken (None when there is none)."""
+        waiting = self.signals.get(name)
+        return waiting.pop(0) if waiting else None
+
+    def put_back(self, signal: SignalRecord) -> None:
+        """Return a signal `take_signal` gave: it stays the oldest of its name."""
+        self.signals.setdefault(signal.name, []).insert(0, signal)
 
     # -- leaving -------------------------------------------------------------------
     def suspend(self, *, wake_at: float | None, signal: str | None = None) -> None:

@@ -110,7 +110,7 @@ def wait_for_signal(name: str, timeout: float | None = None) -> Any:
         ctx.emit(_CONSUMED, {"wait": 0.0 if since is None else now - since}, **about)
         return payload
     if signal is not None:
-        ctx.signals.insert(0, signal)  # sent after the deadline: leave it for a later wait
+        ctx.put_back(signal)  # sent after the deadline: leave it for a later wait
     if deadline is not None and now >= deadline:
         waited = timeout if timeout is not None else 0.0
         row = _payload(deadline=deadline, timeout=waited)

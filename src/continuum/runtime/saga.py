@@ -33,7 +33,9 @@ those again.
 
 A workflow unwinds on its own failures (`except Exception: compensate_all();
 raise`). Cancelling a run (`app.cancel`) ends it at once and runs no
-compensations.
+compensations, unless its workflow is declared `on_cancel="unwind"`: then the
+cancel raises `continuum.CancelRequested` in the run at the step it is at (an
+`except Exception` catches it too), the run unwinds, and it ends `cancelled`.
 """
 
 from __future__ import annotations

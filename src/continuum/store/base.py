@@ -25,6 +25,8 @@ from typing import ClassVar
 
 from continuum.errors import ContinuumError
 from continuum.store.values import (
+    ENDING_OUTCOMES,
+    RESERVED_SIGNAL_PREFIX,
     STATUSES,
     TERMINAL_STATUSES,
     ActivityBucket,
@@ -51,10 +53,13 @@ from continuum.store.values import (
     VersionUsage,
     Write,
     WriteOutcome,
+    child_ended_signal,
     new_lease_nonce,
 )
 
 __all__ = [
+    "ENDING_OUTCOMES",
+    "RESERVED_SIGNAL_PREFIX",
     "STATUSES",
     "TERMINAL_STATUSES",
     "ActivityBucket",
@@ -82,6 +87,7 @@ __all__ = [
     "Versions",
     "Write",
     "WriteOutcome",
+    "child_ended_signal",
     "new_lease_nonce",
 ]
 
@@ -157,8 +163,24 @@ class Store(ABC):
         """Every signal sent to the run, consumed or not, in the order sent."""
 
     @abstractmethod
-    def cancel_run(self, run_id: str) -> RunRecord | None:
-        """Mark a non-terminal run `cancelled` (revoking any lease); None if terminal or absent."""
+    def cancel_run(self, run_id: str) -> list[RunRecord]:
+        """Mark a live run `cancelled` (revoking any lease), and with it, in the same
+        transaction, its live descendants started `cancel_with_parent`. Returns the
+        runs cancelled, the one asked for first; none if it had ended or is absent.
+        A cancelled child's parent is told as when the child ends (see `Write`).
+
+        A run started `unwind_on_cancel` that was not asked before is not ended: it
+        is marked `cancel_requested` and made due, and returned alone, still live; it
+        ends `cancelled` by its own write once it has unwound. Asked again, it ends."""
+
+    @abstractmethod
+    def set_attributes(self, run_id: str, attributes_json: str) -> str | None:
+        """Merge a JSON object into the run's attributes (a null value removes the key);
+        returns the attributes now, or None when the run is absent."""
+
+    @abstractmethod
+    def child_run_ids(self, run_id: str) -> list[str]:
+        """The runs started as children of this one, oldest first."""
 
     @abstractmethod
     def send_signal(
@@ -221,9 +243,11 @@ class Store(ABC):
         """Make one write durable as `apply_writes` would, alone or batched with writes
         of other threads; raise what refused it. `record`, `suspend` and `finish` call it."""
 
-    def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> None:
-        """Write journal entries; the run keeps running."""
-        self.submit(Write(lease, entries))
+    def record(
+        self, lease: Lease, entries: Sequence[JournalEntry], *, start_runs: Sequence[NewRun] = ()
+    ) -> None:
+        """Write journal entries (and start `start_runs`); the run keeps running."""
+        self.submit(Write(lease, entries, start_runs=start_runs))
 
     def suspend(
         self,
@@ -232,6 +256,7 @@ class Store(ABC):
         *,
         wake_at: float | None,
         wake_on_signals: Sequence[str],
+        start_runs: Sequence[NewRun] = (),
     ) -> None:
         """Write entries and suspend, releasing the lease.
 
@@ -240,7 +265,14 @@ class Store(ABC):
         """
         outcome = WriteOutcome.SUSPENDED
         self.submit(
-            Write(lease, entries, outcome, wake_at=wake_at, wake_on_signals=wake_on_signals)
+            Write(
+                lease,
+                entries,
+                outcome,
+                wake_at=wake_at,
+                wake_on_signals=wake_on_signals,
+                start_runs=start_runs,
+            )
         )
 
     def finish(
@@ -251,12 +283,30 @@ class Store(ABC):
         status: str,
         output_json: str | None,
         error_json: str | None,
+        start_runs: Sequence[NewRun] = (),
+        continued_to: str | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
-        """Write entries and end the run `completed` or `failed`."""
-        if status not in (WriteOutcome.COMPLETED, WriteOutcome.FAILED):
-            raise ValueError(f"a run finishes completed or failed, not {status!r}")
+        """Write entries and end the run `completed` or `failed` (or `cancelled`: a run
+        that unwound after cancel was asked, whose children go with it as `cancel_run`
+        takes them); tell its parent, if any.
+
+        `continued_to` names the run, among `start_runs`, that continues this one."""
+        if status not in ENDING_OUTCOMES:
+            raise ValueError(f"a run finishes completed, failed or cancelled, not {status!r}")
         outcome = WriteOutcome(status)
-        self.submit(Write(lease, entries, outcome, output_json=output_json, error_json=error_json))
+        self.submit(
+            Write(
+                lease,
+                entries,
+                outcome,
+                output_json=output_json,
+                error_json=error_json,
+                start_runs=start_runs,
+                continued_to=continued_to,
+                parent_run_id=parent_run_id,
+            )
+        )
 
     @abstractmethod
     def release(self, lease: Lease, *, delay: float) -> None:

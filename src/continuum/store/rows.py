@@ -49,6 +49,13 @@ def run_record(row: Any, stamp: Callable[[Any], float] = float) -> RunRecord:
         lease_expires_at=None if expires_at is None else stamp(expires_at),
         lease_nonce=row["lease_nonce"],
         trace_context=row["trace_context"],
+        parent_run_id=row["parent_run_id"],
+        cancel_with_parent=row["cancel_with_parent"] is not False
+        and row["cancel_with_parent"] != 0,
+        continued_from=row["continued_from"],
+        continued_to=row["continued_to"],
+        attributes_json=row["attributes"],
+        cancel_requested=row["cancel_requested_at"] is not None,
     )
 
 
@@ -107,6 +114,12 @@ def new_run_params(new: NewRun) -> dict[str, Any]:
         "version": new.version,
         "input_json": new.input_json,
         "trace_context": new.trace_context,
+        "start_at": new.start_at,
+        "parent_run_id": new.parent_run_id,
+        "cancel_with_parent": None if new.parent_run_id is None else new.cancel_with_parent,
+        "continued_from": new.continued_from,
+        "attributes": new.attributes_json,
+        "unwind_on_cancel": new.unwind_on_cancel or None,
     }
 
 

@@ -57,10 +57,19 @@ def run_filter_params(where: RunFilter, after: RunCursor | None, limit: int) -> 
     params: dict[str, Any] = {"limit": limit}
     if where.statuses:
         params["statuses"] = sorted(set(where.statuses))
-    for name in ("workflow", "version_hash", "run_id", "created_after", "created_before"):
+    for name in (
+        "workflow",
+        "version_hash",
+        "run_id",
+        "parent_run_id",
+        "created_after",
+        "created_before",
+    ):
         value = getattr(where, name)
         if value is not None:
             params[name] = value
+    if where.attributes_json is not None and where.attributes_json != "{}":
+        params["attributes"] = where.attributes_json  # {} asks for nothing: no filter
     if after is not None:
         params["after_created_at"], params["after_id"] = after.created_at, after.run_id
     return params

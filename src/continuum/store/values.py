@@ -39,6 +39,11 @@ class WriteOutcome(StrEnum):
     SUSPENDED = RunStatus.SUSPENDED.value
     COMPLETED = RunStatus.COMPLETED.value
     FAILED = RunStatus.FAILED.value
+    CANCELLED = RunStatus.CANCELLED.value  # a run that unwound after cancel was asked
+
+
+# The outcomes that end a run.
+ENDING_OUTCOMES = frozenset({WriteOutcome.COMPLETED, WriteOutcome.FAILED, WriteOutcome.CANCELLED})
 
 
 class JournalKind(StrEnum):
@@ -53,10 +58,23 @@ class JournalKind(StrEnum):
     PATCH = "patch"
     SIDE_EFFECT = "side_effect"  # now(), uuid4(), random(), side_effect(fn)
     COMPENSATION = "compensation"  # add_compensation(fn, ...): an undo step registered
+    CHILD = "child"  # start_child(): a child run started (its run id)
+    CHILD_RESULT = "child_result"  # await_child(): how the child ended
+    CHILD_WAIT = "child_wait"  # await_child(): waiting for the child to end
+    CANCEL = "cancel"  # where a cancel asked of an on_cancel="unwind" run reached it
 
 
 VersionKey = tuple[str, str]  # (workflow, version_hash)
 Versions = Sequence[VersionKey]
+
+# Signal names that begin so are the engine's own; senders cannot use them.
+RESERVED_SIGNAL_PREFIX = "continuum:"
+
+
+def child_ended_signal(run_id: str) -> str:
+    """The signal a child run's parent is sent, in the transaction that ends the child."""
+    return f"{RESERVED_SIGNAL_PREFIX}child:{run_id}"
+
 
 # What became of a signal: kept, dropped as a repeated delivery, or refused (ended, missing).
 SignalOutcome = Literal["sent", "duplicate", "ended", "missing"]
@@ -71,6 +89,12 @@ class NewRun:
     input_json: str
     # Opaque: what a tracing bridge captured where the run was started (see `otel`).
     trace_context: str | None = None
+    start_at: float | None = None  # due from then (None: at once)
+    parent_run_id: str | None = None
+    cancel_with_parent: bool = True  # only read for a run with a parent
+    continued_from: str | None = None
+    attributes_json: str | None = None  # a JSON object, or None for none
+    unwind_on_cancel: bool = False  # cancel asks the run to unwind instead of ending it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +115,19 @@ class RunRecord:
     lease_expires_at: float | None = None
     lease_nonce: int = 0
     trace_context: str | None = None
+    parent_run_id: str | None = None
+    cancel_with_parent: bool = True
+    continued_from: str | None = None
+    continued_to: str | None = None
+    attributes_json: str | None = None
+    cancel_requested: bool = False  # cancelling was asked of this (unwinding) run
 
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
     """Which runs a query wants; each field given narrows it. Times are `created_at`
-    bounds: `created_after` inclusive, `created_before` exclusive."""
+    bounds: `created_after` inclusive, `created_before` exclusive. `attributes_json`
+    is a JSON object: runs whose attributes hold every one of its keys with that value."""
 
     statuses: tuple[str, ...] = ()
     workflow: str | None = None
@@ -104,6 +135,8 @@ class RunFilter:
     created_after: float | None = None
     created_before: float | None = None
     run_id: str | None = None
+    parent_run_id: str | None = None
+    attributes_json: str | None = None
 
 
 class RunCursor(NamedTuple):
@@ -242,16 +275,37 @@ class Write:
     error_json: str | None = None
     wake_at: float | None = None
     wake_on_signals: Sequence[str] = ()
+    # What the attempt starts in the same transaction: children, or the run that
+    # continues this one (`continued_to` names it). Inserted only if the id is new.
+    start_runs: Sequence[NewRun] = ()
+    continued_to: str | None = None
+    # The run's parent, told in the same transaction when the run ends.
+    parent_run_id: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Nothing but journal rows and the run's own row: the fast path of every backend."""
+        return (
+            not self.start_runs
+            and self.parent_run_id is None
+            and self.outcome != WriteOutcome.CANCELLED
+        )
 
     def malformed(self) -> SerializationError | None:
         """Why no database may take this write (a value that is not JSON), or None. Every
         backend asks before writing: a bad value is refused alone, never batched."""
         texts = [self.output_json, self.error_json, *(e.payload_json for e in self.entries)]
+        texts += [text for run in self.start_runs for text in (run.input_json, run.attributes_json)]
         for n, text in enumerate(texts):
             try:
                 text is None or _JSON.decode(text)
             except (TypeError, ValueError) as exc:
                 what = ["output", "error", *(f"payload of entry {e.seq}" for e in self.entries)]
+                what += [
+                    f"{part} of run {r.run_id}"
+                    for r in self.start_runs
+                    for part in ("input", "attributes")
+                ]
                 return SerializationError(
                     f"run {self.lease.run_id}: the {what[n]} is not JSON ({exc}); nothing written"
                 )

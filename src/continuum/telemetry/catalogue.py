@@ -182,6 +182,20 @@ CATALOGUE: tuple[EventSpec, ...] = (
         (*_ATTEMPT, "signal", "position", "waited_since"),
         "A signal wait reached its deadline.",
     ),
+    # -- children -------------------------------------------------------------------------
+    _spec(
+        "child.started",
+        ("count",),
+        (*_ATTEMPT, "position", "child_run_id", "child_workflow"),
+        "start_child() recorded a child run; it is started with the attempt's next write.",
+    ),
+    _spec(
+        "child.ended",
+        ("wait",),
+        (*_ATTEMPT, "position", "child_run_id", "child_workflow", "status"),
+        "await_child() took how a child ended (status completed, failed or cancelled); "
+        "wait is how long since the parent began to wait for it.",
+    ),
     # -- versions -----------------------------------------------------------------------------
     _spec(
         "versions.registered",

@@ -160,6 +160,8 @@ def run_list(
     params = run_query.run_filter_params(where, after, limit)
     if where.run_id is not None:
         query = "query_runs"  # one row at most, found by its key
+    elif where.parent_run_id is not None or "attributes" in params:
+        query = "query_runs"  # a parent's children, or attributes: their own indexes
     elif where.workflow is not None:
         query = "query_runs_of_workflow"
     elif where.version_hash is not None:

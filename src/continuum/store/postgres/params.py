@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from continuum.store import base
+from continuum.store.rows import new_run_params
 
 
 def write_params(writes: Sequence[base.Write]) -> tuple[str, dict[str, Any]]:
@@ -60,6 +61,7 @@ def lone_params(w: base.Write) -> dict[str, Any]:
         "error": w.error_json,
         "wake_at": w.wake_at,
         "wake_on": list(w.wake_on_signals),
+        "continued_to": w.continued_to,
         "entries": "[" + ",".join(_entry_json(1, e) for e in entries) + "]",
         "signal_ids": [e.consumes_signal for e in entries if e.consumes_signal is not None],
     }
@@ -70,7 +72,8 @@ def _write_json(i: int, w: base.Write) -> str:
         f'{{"i":{i},"run_id":{_quoted(w.lease.run_id)},"token":{w.lease.token:d},'
         f'"nonce":{w.lease.nonce:d},"outcome":{_quoted(w.outcome)},'
         f'"output":{w.output_json or "null"},"error":{w.error_json or "null"},'
-        f'"wake_at":{_number(w.wake_at)},"wake_on":{_names(w.wake_on_signals)}}}'
+        f'"wake_at":{_number(w.wake_at)},"wake_on":{_names(w.wake_on_signals)},'
+        f'"continued_to":{"null" if w.continued_to is None else _quoted(w.continued_to)}}}'
     )
 
 
@@ -108,3 +111,20 @@ def lease_arrays(leases: Sequence[base.Lease]) -> dict[str, list[Any]]:
         "nonces": [lease.nonce for lease in leases],
         "nodes": [lease.node for lease in leases],
     }
+
+
+def started_runs_json(runs: Sequence[base.NewRun]) -> str:
+    """The JSON array `insert_runs` reads: one object per run, with insert_run's fields."""
+    return json.dumps(
+        [
+            {
+                **new_run_params(run),
+                # JSON already (`Write.malformed` checked it): in as values, not as strings
+                "input_json": json.loads(run.input_json),
+                "attributes": None
+                if run.attributes_json is None
+                else json.loads(run.attributes_json),
+            }
+            for run in runs
+        ]
+    )

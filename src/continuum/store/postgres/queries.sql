@@ -42,24 +42,30 @@ LISTEN continuum_settled;
 -- name: notify_cancelled
 -- The payload of continuum_settled: a JSON array [id, status, output, error], or
 -- only [id] when that would not fit in a notification (8,000 bytes).
-SELECT pg_notify(
-    'continuum_settled', json_build_array(%(run_id)s::text, 'cancelled', NULL, NULL)::text);
+SELECT pg_notify('continuum_settled', json_build_array(id, 'cancelled', NULL, NULL)::text)
+FROM unnest(%(run_ids)s::text[]) AS cancelled (id);
 
 -- name: insert_run
--- A new run, pending and due; or, with %(lease_to)s, already leased to the node
--- that started it (it runs the run itself: no notification, no separate claim).
+-- A new run, pending and due (at %(start_at)s if given); or, with %(lease_to)s, already
+-- leased to the node that started it (it runs the run itself: no notification, no
+-- separate claim).
 WITH inserted AS (
     INSERT INTO continuum_runs
         (id, workflow, version_hash, version, status, input, available_at, lease_owner,
-         lease_token, lease_nonce, lease_expires_at, created_at, updated_at, trace_context)
+         lease_token, lease_nonce, lease_expires_at, created_at, updated_at, trace_context,
+         parent_run_id, cancel_with_parent, continued_from, attributes, unwind_on_cancel)
     VALUES (%(run_id)s, %(workflow)s, %(version_hash)s, %(version)s,
             CASE WHEN %(lease_to)s::text IS NULL THEN 'pending' ELSE 'running' END, %(input_json)s,
-            CASE WHEN %(lease_to)s::text IS NULL THEN now() END, %(lease_to)s::text,
+            CASE WHEN %(lease_to)s::text IS NULL
+                 THEN coalesce(to_timestamp(%(start_at)s::float8), now()) END,
+            %(lease_to)s::text,
             CASE WHEN %(lease_to)s::text IS NULL THEN 0 ELSE 1 END,
             CASE WHEN %(lease_to)s::text IS NULL THEN 0 ELSE %(nonce)s END,
             CASE WHEN %(lease_to)s::text IS NOT NULL
                  THEN now() + make_interval(secs => %(lease_seconds)s) END,
-            now(), now(), %(trace_context)s)
+            now(), now(), %(trace_context)s,
+            %(parent_run_id)s::text, %(cancel_with_parent)s::boolean, %(continued_from)s::text,
+            %(attributes)s::jsonb, %(unwind_on_cancel)s::boolean)
     ON CONFLICT (id) DO NOTHING
     RETURNING *
 ), notified AS (
@@ -68,15 +74,122 @@ WITH inserted AS (
 SELECT inserted.*, extract(epoch FROM now())::float8 AS db_now, (SELECT count(*) FROM notified)
 FROM inserted;
 
+-- name: insert_runs
+-- Runs an attempt starts (children, a continuation), pending and due, in the
+-- attempt's transaction; %(runs)s is a JSON array of objects with insert_run's fields.
+-- An id that exists is left as it is.
+WITH inserted AS (
+    INSERT INTO continuum_runs
+        (id, workflow, version_hash, version, status, input, available_at, created_at,
+         updated_at, trace_context, parent_run_id, cancel_with_parent, continued_from,
+         attributes, unwind_on_cancel)
+    SELECT n.run_id, n.workflow, n.version_hash, n.version, 'pending', n.input_json,
+           coalesce(to_timestamp(n.start_at), now()), now(), now(), n.trace_context,
+           n.parent_run_id, n.cancel_with_parent, n.continued_from, n.attributes,
+           n.unwind_on_cancel
+    FROM json_to_recordset(%(runs)s::json) AS n (
+        run_id text, workflow text, version_hash text, version integer, input_json json,
+        start_at float8, trace_context text, parent_run_id text, cancel_with_parent boolean,
+        continued_from text, attributes jsonb, unwind_on_cancel boolean)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING 1
+), notified AS (
+    SELECT pg_notify('continuum_wakeup', '') WHERE EXISTS (SELECT 1 FROM inserted)
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM notified);
+
 -- name: get_run
 SELECT * FROM continuum_runs WHERE id = %(run_id)s;
 
 -- name: cancel_run
+-- The run, unless it ended, and with it every live descendant started to be
+-- cancelled with its parent (a child started with on_parent_cancel="abandon" and
+-- its own children are left).
+WITH RECURSIVE doomed (id) AS (
+    SELECT id FROM continuum_runs
+    WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
+    UNION ALL
+    SELECT c.id FROM continuum_runs AS c JOIN doomed ON c.parent_run_id = doomed.id
+    WHERE c.cancel_with_parent AND c.status NOT IN ('completed', 'failed', 'cancelled')
+)
 UPDATE continuum_runs
 SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
-    updated_at = now()
-WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
+    waiting_for = NULL, updated_at = now()
+WHERE id IN (SELECT id FROM doomed) AND status NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
+
+-- name: request_cancel
+-- A live run started unwind_on_cancel, not asked before: asked now, and due (a running
+-- one is marked, so that its suspension wakes it again). It ends by itself.
+WITH asked AS (
+    UPDATE continuum_runs
+    SET cancel_requested_at = now(), available_at = now(), updated_at = now()
+    WHERE id = %(run_id)s AND unwind_on_cancel AND cancel_requested_at IS NULL
+      AND status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING *
+), notified AS (
+    SELECT pg_notify('continuum_wakeup', '') FROM asked WHERE asked.status <> 'running'
+)
+SELECT asked.*, (SELECT count(*) FROM notified) FROM asked;
+
+-- name: cancel_children
+-- A run that unwound has ended cancelled: its live descendants go as cancel_run takes them.
+WITH RECURSIVE doomed (id) AS (
+    SELECT id FROM continuum_runs
+    WHERE parent_run_id = %(run_id)s AND cancel_with_parent
+      AND status NOT IN ('completed', 'failed', 'cancelled')
+    UNION ALL
+    SELECT c.id FROM continuum_runs AS c JOIN doomed ON c.parent_run_id = doomed.id
+    WHERE c.cancel_with_parent AND c.status NOT IN ('completed', 'failed', 'cancelled')
+)
+UPDATE continuum_runs
+SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
+    waiting_for = NULL, updated_at = now()
+WHERE id IN (SELECT id FROM doomed) AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING id;
+
+-- name: tell_parent
+-- A child ended: its parent, while live, is told in a signal named for the child
+-- (%(name)s, also its delivery id, so it is kept once) whose payload says how it
+-- ended. A suspended parent becomes due only if it waits for this child (a parent of
+-- thousands is not woken by each); a running one is marked, as a signal marks it, so
+-- that its suspension looks again. The parent's row is locked first, as send_signal
+-- locks it, so the parent either sees the signal when it suspends or is woken by it.
+WITH parent AS (
+    SELECT p.id, p.status, %(name)s::text = ANY (p.waiting_for) AS waits
+    FROM continuum_runs AS p
+    WHERE p.id = %(parent_run_id)s AND p.status NOT IN ('completed', 'failed', 'cancelled')
+    FOR NO KEY UPDATE
+), sent AS (
+    INSERT INTO continuum_signals (run_id, name, payload, sent_at, delivery_id)
+    SELECT parent.id, %(name)s, json_build_object(
+               'run_id', c.id, 'status', c.status, 'output', c.output, 'error', c.error,
+               'continued_to', c.continued_to),
+           now(), %(name)s
+    FROM parent, continuum_runs AS c
+    WHERE c.id = %(run_id)s
+    ON CONFLICT (run_id, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING
+    RETURNING run_id
+), woken AS (
+    UPDATE continuum_runs AS r SET available_at = now(), updated_at = now()
+    FROM parent
+    WHERE r.id = parent.id AND EXISTS (SELECT 1 FROM sent)
+      AND (parent.status = 'running' OR (parent.status = 'suspended' AND parent.waits))
+    RETURNING parent.status
+), notified AS (
+    SELECT pg_notify('continuum_wakeup', '') FROM woken WHERE woken.status = 'suspended'
+)
+SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM notified);
+
+-- name: set_attributes
+-- Merged into what the run has; a key set to null is removed.
+UPDATE continuum_runs
+SET attributes = jsonb_strip_nulls(coalesce(attributes, '{}'::jsonb) || %(attributes)s::jsonb)
+WHERE id = %(run_id)s
+RETURNING attributes;
+
+-- name: children
+SELECT id FROM continuum_runs WHERE parent_run_id = %(run_id)s ORDER BY created_at, id;
 
 -- name: send_signal
 -- Keeps a signal for a live run and answers what became of it: 'duplicate' (this
@@ -224,6 +337,8 @@ WITH e AS (
     UPDATE continuum_runs AS r
     SET status = %(outcome)s::text, output = %(output)s::json, error = %(error)s::json,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+        waiting_for = CASE WHEN %(outcome)s::text = 'suspended' THEN %(wake_on)s::text[] END,
+        continued_to = %(continued_to)s::text,
         available_at = CASE WHEN %(outcome)s::text = 'suspended' THEN CASE
             WHEN r.available_at IS NOT NULL OR EXISTS (
                 SELECT 1 FROM continuum_signals AS s
@@ -234,7 +349,7 @@ WITH e AS (
             ELSE to_timestamp(%(wake_at)s::float8)
         END END
     WHERE r.id = (SELECT run_id FROM fence) AND %(outcome)s::text <> 'record'
-    RETURNING r.id, r.status, r.available_at, r.output, r.error
+    RETURNING r.id, r.status, r.available_at, r.output, r.error, r.continued_to
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
     SELECT fence.run_id, e.seq, e.kind, e.name, e.payload, now()
@@ -255,9 +370,12 @@ WITH e AS (
         WHEN octet_length(outcome) < 7900 THEN outcome
         ELSE json_build_array(ended.id)::text
     END)
-    FROM ended, LATERAL (SELECT json_build_array(
-        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
-    WHERE ended.status IN ('completed', 'failed')
+    FROM ended, LATERAL (SELECT CASE WHEN ended.continued_to IS NULL
+        THEN json_build_array(ended.id, ended.status, ended.output::text, ended.error::text)
+        ELSE json_build_array(
+            ended.id, ended.status, ended.output::text, ended.error::text, ended.continued_to)
+        END::text AS outcome) AS o
+    WHERE ended.status IN ('completed', 'failed', 'cancelled')
 )
 SELECT 1, EXISTS (SELECT 1 FROM fence), EXISTS (SELECT 1 FROM taken_before),
        (SELECT count(*) FROM woken), (SELECT count(*) FROM settled);
@@ -279,7 +397,7 @@ SELECT 1, EXISTS (SELECT 1 FROM fence), EXISTS (SELECT 1 FROM taken_before),
 WITH w AS (
     SELECT * FROM json_to_recordset(%(writes)s::json) AS w (
         i integer, run_id text, token bigint, nonce bigint, outcome text, output json,
-        error json, wake_at float8, wake_on text[])
+        error json, wake_at float8, wake_on text[], continued_to text)
 ), e AS (
     SELECT * FROM json_to_recordset(%(entries)s::json) AS e (
         i integer, seq integer, kind text, name text, payload json, signal bigint)
@@ -303,6 +421,8 @@ WITH w AS (
     UPDATE continuum_runs AS r
     SET status = fence.outcome, output = fence.output, error = fence.error,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+        waiting_for = CASE WHEN fence.outcome = 'suspended' THEN fence.wake_on END,
+        continued_to = fence.continued_to,
         -- A suspension wakes at once when a signal it waits for is pending (not one
         -- this write takes), or when any signal arrived during the attempt
         -- (available_at, set by send_signal and cleared by claims).
@@ -317,7 +437,7 @@ WITH w AS (
     FROM fence
     -- Only the id is tested on the row itself, so the planner can only probe the key.
     WHERE r.id = ANY (%(run_ids)s::text[]) AND r.id = fence.run_id AND fence.outcome <> 'record'
-    RETURNING fence.i, r.id, r.status, r.available_at, r.output, r.error
+    RETURNING fence.i, r.id, r.status, r.available_at, r.output, r.error, r.continued_to
 ), entries AS (
     INSERT INTO continuum_journal (run_id, seq, kind, name, payload, recorded_at)
     SELECT fence.run_id, e.seq, e.kind, e.name, e.payload, now()
@@ -335,14 +455,18 @@ WITH w AS (
     SELECT pg_notify('continuum_wakeup', '')
     WHERE EXISTS (SELECT 1 FROM ended WHERE status = 'suspended' AND available_at IS NOT NULL)
 ), settled AS (
-    -- [id, status, output, error]: whoever waits for the result need not read the run
+    -- [id, status, output, error] (and the run that continues it, if any): whoever
+    -- waits for the result need not read the run
     SELECT pg_notify('continuum_settled', CASE
         WHEN octet_length(outcome) < 7900 THEN outcome
         ELSE json_build_array(ended.id)::text
     END)
-    FROM ended, LATERAL (SELECT json_build_array(
-        ended.id, ended.status, ended.output::text, ended.error::text)::text AS outcome) AS o
-    WHERE ended.status IN ('completed', 'failed')
+    FROM ended, LATERAL (SELECT CASE WHEN ended.continued_to IS NULL
+        THEN json_build_array(ended.id, ended.status, ended.output::text, ended.error::text)
+        ELSE json_build_array(
+            ended.id, ended.status, ended.output::text, ended.error::text, ended.continued_to)
+        END::text AS outcome) AS o
+    WHERE ended.status IN ('completed', 'failed', 'cancelled')
 )
 -- Statements that only read (the notifications) run only if the result refers to them.
 SELECT w.i, EXISTS (SELECT 1 FROM fence WHERE fence.i = w.i) AS written,
@@ -462,6 +586,7 @@ RETURNING id;
 
 -- name: query_runs
 -- A page of runs with a run id among its filters (at most one run, found by its key),
+-- or a parent's children (their index), or runs by attributes (the GIN index on them),
 -- newest first after the keyset cursor (created_at, id). Each line that begins with
 -- AND is one filter, kept only when the query has it (run_query.compose): a catch-all
 -- `(x IS NULL OR col = x)` would cost a prepared statement its index. Every other
@@ -473,6 +598,8 @@ AND id = %(run_id)s
 AND status = ANY (%(statuses)s::text[])
 AND workflow = %(workflow)s
 AND version_hash = %(version_hash)s
+AND parent_run_id = %(parent_run_id)s
+AND attributes @> %(attributes)s::jsonb
 AND created_at >= to_timestamp(%(created_after)s::float8)
 AND created_at < to_timestamp(%(created_before)s::float8)
 AND (created_at, id) < (to_timestamp(%(after_created_at)s::float8), %(after_id)s::text)

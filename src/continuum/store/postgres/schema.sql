@@ -24,7 +24,22 @@ CREATE TABLE continuum_runs (
     -- a claim lost in a server crash is never handed out again.
     lease_nonce bigint NOT NULL DEFAULT 0,
     -- Opaque: what a tracing bridge captured where the run was started.
-    trace_context text
+    trace_context text,
+    -- A child run's parent, and whether cancelling the parent cancels it.
+    parent_run_id text,
+    cancel_with_parent boolean,
+    -- continue_as_new: the run this one continues, and the one that continues it.
+    continued_from text,
+    continued_to text,
+    -- Searchable metadata set by whoever starts or operates the run (a JSON object).
+    attributes jsonb,
+    -- A workflow declared on_cancel="unwind": cancelling asks it to unwind (when), rather
+    -- than ending it at once.
+    unwind_on_cancel boolean,
+    cancel_requested_at timestamptz,
+    -- The signals a suspended run waits for: a child that ends wakes its parent only
+    -- when the parent waits for it.
+    waiting_for text[]
 );
 
 -- Claims read only these two partial indexes, so their cost does not grow with
@@ -39,6 +54,12 @@ CREATE INDEX continuum_runs_leased ON continuum_runs (lease_expires_at)
 -- write it. The workflow index also serves the registry's checks of a version's runs.
 CREATE INDEX continuum_runs_by_status ON continuum_runs (status, created_at, id);
 CREATE INDEX continuum_runs_by_workflow ON continuum_runs (workflow, version_hash, created_at, id);
+-- A parent's children, newest first (run lists), and the cancel cascade.
+CREATE INDEX continuum_runs_children ON continuum_runs (parent_run_id, created_at, id)
+    WHERE parent_run_id IS NOT NULL;
+-- Attribute filters (`@>`): only runs that have attributes are indexed.
+CREATE INDEX continuum_runs_attributes ON continuum_runs USING gin (attributes jsonb_path_ops)
+    WHERE attributes IS NOT NULL;
 -- Ended runs by when they ended: pruning (oldest first) and the activity chart. Each
 -- run enters it once, when it ends.
 CREATE INDEX continuum_runs_ended ON continuum_runs (updated_at)

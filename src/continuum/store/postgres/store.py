@@ -35,7 +35,12 @@ from continuum.store import base
 from continuum.store.group_commit import GroupCommit
 from continuum.store.postgres import connection
 from continuum.store.postgres.observe import PostgresObserve
-from continuum.store.postgres.params import lease_arrays, version_arrays, write_params
+from continuum.store.postgres.params import (
+    lease_arrays,
+    started_runs_json,
+    version_arrays,
+    write_params,
+)
 from continuum.store.rows import (
     journal_entries,
     lease_params,
@@ -102,6 +107,7 @@ class PostgresStore(PostgresObserve, base.Store):
                 # JSON stays text: the engine decodes it, so both backends return
                 # exactly the JSON that was written.
                 conn.adapters.register_loader("json", TextLoader)
+                conn.adapters.register_loader("jsonb", TextLoader)
                 self._configured[conn] = 0.0
             try:
                 yield conn
@@ -181,13 +187,30 @@ class PostgresStore(PostgresObserve, base.Store):
             found = conn.cursor(row_factory=dict_row).execute(Q[query], params).fetchall()
         return [_run(row) for row in found]
 
-    def cancel_run(self, run_id: str) -> base.RunRecord | None:
+    def cancel_run(self, run_id: str) -> list[base.RunRecord]:
         with self._tx() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            row = cur.execute(Q["cancel_run"], {"run_id": run_id}).fetchone()
-            if row is not None:
-                conn.execute(Q["notify_cancelled"], {"run_id": run_id})
-        return None if row is None else _run(row)
+            asked = cur.execute(Q["request_cancel"], {"run_id": run_id}).fetchone()
+            if asked is not None:
+                return [_run(asked)]
+            runs = [_run(row) for row in cur.execute(Q["cancel_run"], {"run_id": run_id})]
+            runs.sort(key=lambda run: run.run_id != run_id)  # the run asked for first
+            if runs:
+                conn.execute(Q["notify_cancelled"], {"run_ids": [run.run_id for run in runs]})
+            if runs and runs[0].parent_run_id is not None:
+                _tell_parent(conn, run_id, runs[0].parent_run_id)
+        return runs
+
+    def set_attributes(self, run_id: str, attributes_json: str) -> str | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                Q["set_attributes"], {"run_id": run_id, "attributes": attributes_json}
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def child_run_ids(self, run_id: str) -> list[str]:
+        with self._connection() as conn:
+            return [row[0] for row in conn.execute(Q["children"], {"run_id": run_id})]
 
     def send_signal(
         self, run_id: str, name: str, payload_json: str, *, delivery_id: str | None = None
@@ -283,9 +306,28 @@ class PostgresStore(PostgresObserve, base.Store):
         )
         if not sent:
             return outcomes
+        if all(writes[i].plain for i in sent):
+            with self._connection() as conn:  # one statement: its own transaction
+                self._write_batch(conn, writes, sent, outcomes)
+        else:
+            # What the writes start or tell goes in their transaction, only if they were
+            # written: the fence's row locks are held until it commits.
+            with self._tx() as conn:
+                self._write_batch(conn, writes, sent, outcomes)
+                for i in sent:
+                    if outcomes[i] is None and not writes[i].plain:
+                        _write_beyond(conn, writes[i])
+        return outcomes
+
+    def _write_batch(
+        self,
+        conn: psycopg.Connection[Any],
+        writes: Sequence[base.Write],
+        sent: Sequence[int],
+        outcomes: list[ContinuumError | None],
+    ) -> None:
         query, params = write_params([writes[i] for i in sent])
-        with self._connection() as conn:
-            rows = conn.execute(Q[query], params).fetchall()
+        rows = conn.execute(Q[query], params).fetchall()
         for position, written, taken_before, *_ in rows:
             if written:
                 continue
@@ -296,7 +338,6 @@ class PostgresStore(PostgresObserve, base.Store):
                 if taken_before
                 else LeaseLost(run_id)
             )
-        return outcomes
 
     def release(self, lease: base.Lease, *, delay: float) -> None:
         with self._tx() as conn:
@@ -381,6 +422,25 @@ class PostgresStore(PostgresObserve, base.Store):
     def unregister_node(self, instance: str, node: str) -> None:
         with self._connection() as conn:  # one statement: its own transaction
             conn.execute(Q["unregister_node"], {"instance": instance, "node": node})
+
+
+def _write_beyond(conn: psycopg.Connection[Any], write: base.Write) -> None:
+    """What a written attempt write does beyond its own run: start runs, take its
+    children along when it ends cancelled, tell its parent it ended."""
+    if write.start_runs:
+        conn.execute(Q["insert_runs"], {"runs": started_runs_json(write.start_runs)})
+    run_id = write.lease.run_id
+    if write.outcome == base.WriteOutcome.CANCELLED:
+        gone = [row[0] for row in conn.execute(Q["cancel_children"], {"run_id": run_id})]
+        if gone:
+            conn.execute(Q["notify_cancelled"], {"run_ids": gone})
+    if write.outcome in base.ENDING_OUTCOMES and write.parent_run_id is not None:
+        _tell_parent(conn, run_id, write.parent_run_id)
+
+
+def _tell_parent(conn: psycopg.Connection[Any], run_id: str, parent_run_id: str) -> None:
+    params = {"run_id": run_id, "parent_run_id": parent_run_id}
+    conn.execute(Q["tell_parent"], {**params, "name": base.child_ended_signal(run_id)})
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> Any:

@@ -22,29 +22,94 @@ SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'continuum_sc
 SELECT coalesce(max(version), 0) FROM continuum_schema_migrations;
 
 -- name: insert_run
--- A new run, pending and due; or, with :lease_to, already leased to the node
--- that started it (it runs the run itself, with no separate claim).
+-- A new run, pending and due (at :start_at if given); or, with :lease_to, already
+-- leased to the node that started it (it runs the run itself, with no separate claim).
 INSERT INTO continuum_runs
     (id, workflow, version_hash, version, status, input, available_at, lease_owner,
-     lease_token, lease_nonce, lease_expires_at, created_at, updated_at, trace_context)
+     lease_token, lease_nonce, lease_expires_at, created_at, updated_at, trace_context,
+     parent_run_id, cancel_with_parent, continued_from, attributes, unwind_on_cancel)
 VALUES (:run_id, :workflow, :version_hash, :version,
         CASE WHEN :lease_to IS NULL THEN 'pending' ELSE 'running' END, :input_json,
-        CASE WHEN :lease_to IS NULL THEN :now END, :lease_to,
+        CASE WHEN :lease_to IS NULL THEN coalesce(:start_at, :now) END, :lease_to,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE 1 END,
         CASE WHEN :lease_to IS NULL THEN 0 ELSE :nonce END,
         CASE WHEN :lease_to IS NOT NULL THEN :now + :lease_seconds END,
-        :now, :now, :trace_context)
+        :now, :now, :trace_context,
+        :parent_run_id, :cancel_with_parent, :continued_from, :attributes, :unwind_on_cancel)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: get_run
 SELECT * FROM continuum_runs WHERE id = :run_id;
 
 -- name: cancel_run
+-- The run, unless it ended, and with it every live descendant started to be
+-- cancelled with its parent (a child started with on_parent_cancel="abandon" and
+-- its own children are left).
+WITH RECURSIVE doomed (id) AS (
+    SELECT id FROM continuum_runs
+    WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
+    UNION ALL
+    SELECT c.id FROM continuum_runs AS c JOIN doomed ON c.parent_run_id = doomed.id
+    WHERE c.cancel_with_parent = 1 AND c.status NOT IN ('completed', 'failed', 'cancelled')
+)
 UPDATE continuum_runs
 SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
-    updated_at = :now
-WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
+    waiting_for = NULL, updated_at = :now
+WHERE id IN (SELECT id FROM doomed)
 RETURNING *;
+
+-- name: request_cancel
+-- A live run started unwind_on_cancel, not asked before: asked now, and due (a running
+-- one is marked, so that its suspension wakes it again). It ends by itself.
+UPDATE continuum_runs SET cancel_requested_at = :now, available_at = :now, updated_at = :now
+WHERE id = :run_id AND unwind_on_cancel = 1 AND cancel_requested_at IS NULL
+  AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING *;
+
+-- name: cancel_children
+-- A run that unwound has ended cancelled: its live descendants go as cancel_run takes them.
+WITH RECURSIVE doomed (id) AS (
+    SELECT id FROM continuum_runs
+    WHERE parent_run_id = :run_id AND cancel_with_parent = 1
+      AND status NOT IN ('completed', 'failed', 'cancelled')
+    UNION ALL
+    SELECT c.id FROM continuum_runs AS c JOIN doomed ON c.parent_run_id = doomed.id
+    WHERE c.cancel_with_parent = 1 AND c.status NOT IN ('completed', 'failed', 'cancelled')
+)
+UPDATE continuum_runs
+SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
+    waiting_for = NULL, updated_at = :now
+WHERE id IN (SELECT id FROM doomed);
+
+-- name: notify_parent
+-- A child ended: its parent, while live, is told in a signal named for the child
+-- (:name) whose payload says how it ended. Kept once (the name is also the delivery id).
+INSERT INTO continuum_signals (run_id, name, payload, sent_at, delivery_id)
+SELECT p.id, :name,
+       json_object('run_id', c.id, 'status', c.status, 'output', json(c.output),
+                   'error', json(c.error), 'continued_to', c.continued_to),
+       :now, :name
+FROM continuum_runs AS c JOIN continuum_runs AS p ON p.id = c.parent_run_id
+WHERE c.id = :run_id AND p.status NOT IN ('completed', 'failed', 'cancelled')
+ON CONFLICT DO NOTHING;
+
+-- name: wake_parent
+-- After notify_parent: a suspended parent becomes due only if it waits for this child
+-- (a parent of thousands is not woken by each); a running one is marked, as a signal
+-- marks it, so that its suspension looks again.
+UPDATE continuum_runs SET available_at = :now, updated_at = :now
+WHERE id = :parent_run_id
+  AND (status = 'running'
+       OR (status = 'suspended' AND :name IN (SELECT value FROM json_each(waiting_for))));
+
+-- name: set_attributes
+-- Merged into what the run has: a key set to null is removed.
+UPDATE continuum_runs SET attributes = json_patch(coalesce(attributes, '{}'), :attributes)
+WHERE id = :run_id
+RETURNING attributes;
+
+-- name: children
+SELECT id FROM continuum_runs WHERE parent_run_id = :run_id ORDER BY created_at, id;
 
 -- name: signal_delivered
 SELECT 1 FROM continuum_signals WHERE run_id = :run_id AND delivery_id = :delivery_id;
@@ -147,6 +212,8 @@ WHERE id = :signal_id AND run_id = :run_id AND consumed_seq IS NULL;
 UPDATE continuum_runs
 SET status = :outcome, output = :output, error = :error, lease_owner = NULL,
     lease_expires_at = NULL, updated_at = :now,
+    waiting_for = CASE WHEN :outcome = 'suspended' THEN :wake_on END,
+    continued_to = :continued_to,
     available_at = CASE WHEN :outcome = 'suspended' THEN CASE
         WHEN available_at IS NOT NULL OR EXISTS (
             SELECT 1 FROM continuum_signals
@@ -254,6 +321,8 @@ AND status = :status
 AND status IN (SELECT value FROM json_each(:statuses))
 AND workflow = :workflow
 AND version_hash = :version_hash
+AND parent_run_id = :parent_run_id
+AND NOT EXISTS (SELECT 1 FROM json_each(:attributes) AS want WHERE NOT EXISTS (SELECT 1 FROM json_each(continuum_runs.attributes) AS have WHERE have.key = want.key AND have.type = want.type AND have.atom IS want.atom))
 AND created_at >= :created_after
 AND created_at < :created_before
 AND (created_at, id) < (:after_created_at, :after_id)

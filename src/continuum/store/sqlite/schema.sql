@@ -24,7 +24,22 @@ CREATE TABLE continuum_runs (
     -- a claim lost in a crash is never handed out again.
     lease_nonce INTEGER NOT NULL DEFAULT 0,
     -- Opaque: what a tracing bridge captured where the run was started.
-    trace_context TEXT
+    trace_context TEXT,
+    -- A child run's parent, and whether cancelling the parent cancels it.
+    parent_run_id TEXT,
+    cancel_with_parent INTEGER,
+    -- continue_as_new: the run this one continues, and the one that continues it.
+    continued_from TEXT,
+    continued_to TEXT,
+    -- Searchable metadata set by whoever starts or operates the run (a JSON object).
+    attributes TEXT,
+    -- A workflow declared on_cancel="unwind": cancelling asks it to unwind (when), rather
+    -- than ending it at once.
+    unwind_on_cancel INTEGER,
+    cancel_requested_at REAL,
+    -- The signals a suspended run waits for: a child that ends wakes its parent only
+    -- when the parent waits for it.
+    waiting_for TEXT
 );
 
 -- Claims read only these two small partial indexes, however many runs have ended.
@@ -36,6 +51,9 @@ CREATE INDEX continuum_runs_leased ON continuum_runs (lease_expires_at)
 CREATE INDEX continuum_runs_newest ON continuum_runs (created_at, id);
 CREATE INDEX continuum_runs_by_status ON continuum_runs (status, created_at, id);
 CREATE INDEX continuum_runs_by_workflow ON continuum_runs (workflow, version_hash, created_at, id);
+-- A parent's children, newest first (run lists), and the cancel cascade.
+CREATE INDEX continuum_runs_children ON continuum_runs (parent_run_id, created_at, id)
+    WHERE parent_run_id IS NOT NULL;
 -- Ended runs by when they ended: pruning (oldest first) and the activity chart.
 CREATE INDEX continuum_runs_ended ON continuum_runs (updated_at)
     WHERE status IN ('completed', 'failed', 'cancelled');

@@ -130,10 +130,29 @@ class SQLiteStore(SQLiteObserve, base.Store):
             row = db.execute(Q["get_run"], {"run_id": run_id}).fetchone()
         return None if row is None else run_record(row)
 
-    def cancel_run(self, run_id: str) -> base.RunRecord | None:
+    def cancel_run(self, run_id: str) -> list[base.RunRecord]:
+        now = self.now()
+        params = {"run_id": run_id, "now": now}
         with self._write() as db:
-            row = db.execute(Q["cancel_run"], {"run_id": run_id, "now": self.now()}).fetchone()
-        return None if row is None else run_record(row)
+            asked = db.execute(Q["request_cancel"], params).fetchone()
+            if asked is not None:
+                return [run_record(asked)]
+            runs = [run_record(row) for row in db.execute(Q["cancel_run"], params)]
+            runs.sort(key=lambda run: run.run_id != run_id)  # the run asked for first
+            if runs and runs[0].parent_run_id is not None:
+                _tell_parent(db, run_id, runs[0].parent_run_id, now)
+        return runs
+
+    def set_attributes(self, run_id: str, attributes_json: str) -> str | None:
+        with self._write() as db:
+            row = db.execute(
+                Q["set_attributes"], {"run_id": run_id, "attributes": attributes_json}
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def child_run_ids(self, run_id: str) -> list[str]:
+        with self._read() as db:
+            return [row[0] for row in db.execute(Q["children"], {"run_id": run_id})]
 
     def send_signal(
         self, run_id: str, name: str, payload_json: str, *, delivery_id: str | None = None
@@ -383,5 +402,23 @@ def _apply(db: sqlite3.Connection, write: base.Write, now: float) -> None:
                 "error": write.error_json,
                 "wake_at": write.wake_at,
                 "wake_on": json.dumps(list(write.wake_on_signals)),
+                "continued_to": write.continued_to,
             },
         )
+    if write.plain:
+        return
+    for new in write.start_runs:
+        params = {**new_run_params(new), "lease_to": None, "lease_seconds": 0.0, "nonce": 0}
+        db.execute(Q["insert_run"], {**params, "now": now})
+    if write.outcome == base.WriteOutcome.CANCELLED:
+        db.execute(Q["cancel_children"], run)
+    if write.outcome in base.ENDING_OUTCOMES and write.parent_run_id is not None:
+        _tell_parent(db, lease.run_id, write.parent_run_id, now)
+
+
+def _tell_parent(db: sqlite3.Connection, run_id: str, parent_run_id: str, now: float) -> None:
+    """The run ended: its parent gets a signal saying how, and wakes if it waits for it."""
+    params = {"run_id": run_id, "parent_run_id": parent_run_id, "now": now}
+    params["name"] = base.child_ended_signal(run_id)
+    if db.execute(Q["notify_parent"], params).rowcount:
+        db.execute(Q["wake_parent"], params)
