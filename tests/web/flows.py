@@ -87,3 +87,21 @@ class Retrying(continuum.Workflow, version=1):
 
 
 ALL = [Order, Echo, Held, Refused, Retrying]
+
+
+class Parcel(continuum.Workflow, version=1):
+    def run(self, parcel: Any) -> Any:
+        return {"shipped": parcel}
+
+
+class ParcelOrder(continuum.Workflow, version=1):
+    """Ships each parcel in a child, then continues as new once."""
+
+    def run(self, order: dict[str, Any]) -> Any:
+        shipped = [continuum.child(Parcel, p) for p in order["parcels"]]
+        if not order.get("again"):
+            continuum.continue_as_new({"parcels": [], "again": True})
+        return shipped
+
+
+ALL.extend([Parcel, ParcelOrder])

@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from starlette.applications import Starlette
@@ -423,3 +424,37 @@ def test_the_observer_never_creates_or_upgrades_a_schema(tmp_path: Path) -> None
     app = create_app(database=url)
     with pytest.raises(SchemaError, match="continuum migrate"), TestClient(app):
         pass
+
+
+def test_a_run_links_its_children_chain_and_attributes(
+    worker: continuum.Continuum, observe: Observe
+) -> None:
+    order = worker.start(
+        flows.ParcelOrder, {"parcels": ["a", "b"]}, attributes={"customer": "c-<42>"}
+    )
+    assert worker.result(order, timeout=10) == []
+    continued = worker.get(order).continued_to
+    assert continued is not None
+    client = observe()
+
+    def href(run_id: str) -> str:
+        return f'href="/runs/{quote(run_id, safe="")}"'
+
+    text = client.get(f"/runs/{order}").text
+    for child in (f"{order}/0", f"{order}/2"):
+        assert href(child) in text  # in the summary and the timeline
+    assert "k-child_result" in text and "k-child" in text
+    assert href(continued) in text and "Continued as" in text
+    assert "customer=c-&lt;42&gt;" in text  # escaped
+    child_page = client.get(f"/runs/{order}/0").text
+    assert "Parent" in child_page and href(order) in child_page
+    assert "Continues" in client.get(f"/runs/{continued}").text
+    # the runs page filters by attribute, and by parent
+    by_customer = client.get("/runs", params={"attr": "customer=c-<42>"}).text
+    assert href(order) in by_customer
+    assert href(continued) in by_customer  # attributes go along the chain
+    assert href(f"{order}/0") not in by_customer
+    children = client.get("/runs", params={"parent": order}).text
+    assert href(f"{order}/0") in children and href(f"{order}/2") in children
+    bad = client.get("/runs", params={"attr": "no-equals-sign"})
+    assert "is not key=value" in bad.text

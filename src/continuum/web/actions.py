@@ -113,6 +113,14 @@ def cancel(web: Web, request: Request, form: dict[str, str]) -> Response:
         return web.error(request, 404, f"no run has the id {run_id!r}")
     except ContinuumError as exc:
         return _back(web, request, run_id, "error", f"Not cancelled: {exc}")
+    if cancelled and status != "cancelled":
+        return _back(
+            web,
+            request,
+            run_id,
+            "ok",
+            "Asked the run to cancel: it unwinds, then ends cancelled. Cancel again to end it now.",
+        )
     if cancelled:
         return _back(web, request, run_id, "ok", "Cancelled the run.")
     return _back(

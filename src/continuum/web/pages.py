@@ -19,8 +19,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from continuum.attributes import parse_attribute
 from continuum.errors import ConfigurationError, RunNotFound
 from continuum.store.values import (
+    RESERVED_SIGNAL_PREFIX,
     STATUSES,
     TERMINAL_STATUSES,
     RunFilter,
@@ -102,6 +104,14 @@ def runs(web: Web, request: Request) -> Response:
         before = fmt.parse_datetime_local(q.get("to", ""))
     except ValueError:
         notices.append("a time filter is not a time: use the picker, or YYYY-MM-DDTHH:MM (UTC)")
+    parent = q.get("parent", "").strip() or None
+    attr = q.get("attr", "").strip()
+    attributes = None
+    if attr:
+        try:
+            attributes = parse_attribute(attr)
+        except ValueError as exc:
+            notices.append(str(exc))
     size = int(q["limit"]) if q.get("limit", "").isdigit() else DEFAULT_PAGE_SIZE
     size = min(max(size, 1), max(PAGE_SIZES))
     cursor = q.get("cursor") or None
@@ -111,6 +121,8 @@ def runs(web: Web, request: Request) -> Response:
         "version": version,
         "from": fmt.datetime_local(after),
         "to": fmt.datetime_local(before),
+        "attr": attr,
+        "parent": parent or "",
         "limit": "" if size == DEFAULT_PAGE_SIZE else str(size),
     }
     try:
@@ -120,6 +132,8 @@ def runs(web: Web, request: Request) -> Response:
             version_hash=version,
             started_after=after,
             started_before=before,
+            attributes=attributes,
+            parent_run_id=parent,
             limit=size,
             cursor=cursor,
         )
@@ -204,7 +218,13 @@ def run_page(
     client = web.client
     info = client.get(run_id)
     journal = client.store.load_journal(info.run_id)
-    signals = client.store.list_signals(info.run_id)
+    # The engine's own signals (a child telling its parent it ended) show in the
+    # timeline as the child's result, not among the signals people sent.
+    signals = [
+        signal
+        for signal in client.store.list_signals(info.run_id)
+        if not signal.name.startswith(RESERVED_SIGNAL_PREFIX)
+    ]
     ended = info.status in TERMINAL_STATUSES
     steps = timeline.build(
         journal,

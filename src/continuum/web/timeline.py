@@ -51,6 +51,7 @@ class Step:
     value: Any = None
     has_value: bool = False
     recorded_at: float | None = None
+    run_link: str | None = None  # a run this step names (a child): the page links it
     # Where it sits on the run's scale, in percent of its width: (left, width), and
     # the due marker; None when it has no extent there.
     bar: tuple[float, float] | None = None
@@ -232,6 +233,53 @@ def _shape(
         return {
             "state": "marker",
             "summary": "patch marker",
+            "started": recorded,
+            "ended": recorded,
+        }
+    return _composition_shape(kind, p, began, recorded)
+
+
+def _composition_shape(
+    kind: str, p: Any, began: float, recorded: float | None
+) -> dict[str, Any] | None:
+    """Children and cancels: rows that name other runs, or how the run was asked to end."""
+    if kind == "child":
+        return {
+            "state": "marker",
+            "summary": "started child",
+            "started": recorded,
+            "ended": recorded,
+            "run_link": str(p["run_id"]),
+        }
+    if kind == "child_wait":
+        return {
+            "state": "waiting",
+            "summary": "waiting for child",
+            "started": recorded if recorded is not None else began,
+            "ended": None,
+            "run_link": str(p["waiting_on"]),
+        }
+    if kind == "child_result":
+        status = str(p["status"])
+        state = {"completed": "done", "failed": "failed"}.get(status, "stopped")
+        summary = {
+            "completed": compact(p.get("output"), 80),
+            "failed": f"child failed: {_error(p.get('error') or {})}",
+        }.get(status, "child cancelled")
+        return {
+            "state": state,
+            "summary": summary,
+            "started": began,
+            "ended": recorded,
+            "value": p.get("output"),
+            "has_value": status == "completed",
+            "run_link": str(p["run_id"]),
+            "error": p.get("error") if status == "failed" else None,
+        }
+    if kind == "cancel":
+        return {
+            "state": "stopped",
+            "summary": "cancel asked: the run unwinds from here",
             "started": recorded,
             "ended": recorded,
         }
