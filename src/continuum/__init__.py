@@ -39,6 +39,7 @@ from continuum.errors import (
     RunFailed,
     RunFinished,
     RunNotFound,
+    ScheduleNotFound,
     SchemaError,
     SerializationError,
     SignalTimeout,
@@ -79,6 +80,7 @@ from continuum.runtime.saga import (
     compensate_all,
     compensate_all_async,
 )
+from continuum.schedules import Schedule
 from continuum.versions import VersionRegistry
 from continuum.workflow import Workflow
 
@@ -107,6 +109,8 @@ __all__ = [
     "RunFinished",
     "RunInfo",
     "RunNotFound",
+    "Schedule",
+    "ScheduleNotFound",
     "SchemaError",
     "SerializationError",
     "SignalTimeout",

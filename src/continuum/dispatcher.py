@@ -1,6 +1,6 @@
 """The dispatcher: claims due runs, runs their attempts, keeps their leases alive.
 
-Four kinds of thread per node:
+Five kinds of thread per node:
 - the claim loop leases due runs of the versions this node has loaded, never
   more than it has free workers (a node does not hoard runs another node could
   start now), and sleeps until a local wakeup, the next due time or the poll
@@ -14,7 +14,8 @@ Four kinds of thread per node:
   statement and stops attempts whose lease was lost. Each attempt also keeps its
   own local deadline (`LeaseGuard`), so a worker that runs again after a stall
   stops before the heartbeat has had a chance to learn the lease is gone;
-- retention (`retention`), which deletes expired finished runs once a minute.
+- retention (`retention`), which deletes expired finished runs once a minute;
+- the ticker (`ticker`), which fires the due ticks of schedules.
 
 Runs of versions this node does not have are never claimed with the others,
 so they cannot hold up runs it knows. Every `unknown_version_backoff` seconds
@@ -40,6 +41,7 @@ from continuum.retention import Retention
 from continuum.runtime.attempt import Outcome, close_thread_loop, execute
 from continuum.runtime.lease_guard import LeaseGuard, lease_clock
 from continuum.store.base import Claim, Lease, NewRun, RunRecord, Store, VersionKey
+from continuum.ticker import Ticker
 from continuum.workflow import entrypoints
 
 logger = logging.getLogger("continuum.dispatcher")
@@ -93,6 +95,13 @@ class Dispatcher:
         self._known_versions = known_versions
         self._on_outcome = on_outcome
         self._retention = Retention(store, metadata=self.metadata)
+        self.ticker = Ticker(
+            store,
+            metadata=self.metadata,
+            known_versions=known_versions,
+            poll_interval=poll_interval,
+            on_fired=self.wake,
+        )
         self._heartbeat = Heartbeat(
             store,
             metadata=self.metadata,
@@ -145,6 +154,9 @@ class Dispatcher:
                 name=f"{name} retention",
                 daemon=True,
             ),
+            threading.Thread(
+                target=self.ticker.loop, args=(self._stopping,), name=f"{name} ticker", daemon=True
+            ),
         ] + [
             threading.Thread(target=self._worker, name=f"{name} worker {i}", daemon=True)
             for i in range(self._concurrency)
@@ -160,6 +172,7 @@ class Dispatcher:
         """
         self._stopping.set()
         self._wake.set()
+        self.ticker.wake()
         for _ in range(self._concurrency):
             self._queue.put(None)
         deadline = time.monotonic() + timeout

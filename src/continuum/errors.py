@@ -7,6 +7,7 @@
     ├── SerializationError        a value that is not JSON
     ├── NotInWorkflow             a workflow primitive called outside a running workflow
     ├── RunNotFound               an unknown run id
+    ├── ScheduleNotFound          an unknown schedule id
     ├── NoDefaultInstance         a module-level call with no booted instance to act on
     ├── NotBooted                 an instance used before boot() or after shutdown()
     ├── RunFinished               a signal sent to a run that has already ended
@@ -65,6 +66,17 @@ class RunNotFound(ContinuumError, LookupError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}: check the id, or list runs with app.runs()")
         self.run_id = run_id
+
+
+class ScheduleNotFound(ContinuumError, LookupError):
+    """No schedule has the given id."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(
+            f"no schedule with id {schedule_id!r}: check the id, or list schedules with "
+            "app.schedules() or 'continuum schedules list'"
+        )
+        self.schedule_id = schedule_id
 
 
 class NoDefaultInstance(ContinuumError, RuntimeError):

@@ -38,6 +38,7 @@ from continuum.errors import (
 from continuum.results import ResultWaiter, Settled
 from continuum.runs import RunInfo
 from continuum.runtime.attempt import Outcome
+from continuum.schedules import ScheduleAPI
 from continuum.store import NewRun, Store, open_store
 from continuum.store.base import RESERVED_SIGNAL_PREFIX, TERMINAL_STATUSES, RunRecord
 from continuum.store.open import require_current_schema
@@ -50,7 +51,7 @@ logger = logging.getLogger("continuum")
 MAX_RUN_ID_LENGTH = validation.MAX_IDENTIFIER_LENGTH
 
 
-class Continuum(RunViews):
+class Continuum(ScheduleAPI, RunViews):
     """A Continuum engine instance. See the module docstring."""
 
     def __init__(

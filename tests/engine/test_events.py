@@ -211,6 +211,12 @@ def test_every_emitted_event_is_catalogued_and_every_catalogued_one_is_emitted(
     wait_until(lambda: recorder.emitted("continuum", "run", "unknown_version"), what="unknown")
     wait_until(lambda: recorder.emitted("continuum", "dispatcher", "heartbeat"), what="beat")
 
+    # A schedule's tick starts a run; the ticks after it are skipped while that run waits.
+    app.schedule(Waits, every=0.1, id="events")
+    wait_until(lambda: recorder.emitted("continuum", "schedule", "skipped"), what="a skip")
+    assert recorder.emitted("continuum", "schedule", "fired")
+    app.delete_schedule("events")
+
     # A run pausing between retries (0.3 s, inline) when its node shuts down: released.
     retrying = app.start(Retries)
     wait_until(lambda: recorder.emitted("continuum", "activity", "retry"), what="a retry")

@@ -148,6 +148,30 @@ class Double(Store):
     def count_prunable(self, **scope: Any) -> int:
         raise NotImplementedError
 
+    def put_schedule(self, definition: Any, *, next_tick: Any, revision: Any) -> bool:
+        raise NotImplementedError
+
+    def get_schedule(self, schedule_id: str) -> Any:
+        raise NotImplementedError
+
+    def list_schedules(self) -> Any:
+        raise NotImplementedError
+
+    def set_schedule_paused(self, schedule_id: str, **change: Any) -> bool:
+        raise NotImplementedError
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        raise NotImplementedError
+
+    def next_schedule_in(self, workflows: Any, *, skip: Any = ()) -> Any:
+        raise NotImplementedError
+
+    def due_schedules(self, workflows: Any, *, limit: int) -> Any:
+        raise NotImplementedError
+
+    def fire_schedules(self, firings: Any) -> Any:
+        raise NotImplementedError
+
 
 def test_a_double_without_super_init_takes_every_attempt_write_verb() -> None:
     store = Double()

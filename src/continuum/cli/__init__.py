@@ -113,4 +113,4 @@ class _LastConnectError(logging.Handler):
 
 
 # Each family of commands registers itself on `cli` when imported.
-from continuum.cli import lint, ops, replay, runs, versions, web, worker  # noqa: E402, F401
+from continuum.cli import lint, ops, replay, runs, schedules, versions, web, worker  # noqa: E402, F401

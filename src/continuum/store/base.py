@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 from continuum.errors import ContinuumError
+from continuum.store.schedules import ScheduleStore
 from continuum.store.values import (
     ENDING_OUTCOMES,
     RESERVED_SIGNAL_PREFIX,
@@ -92,7 +93,7 @@ __all__ = [
 ]
 
 
-class Store(ABC):
+class Store(ScheduleStore, ABC):
     """What the engine needs from a database. Implementations are thread-safe. `url`
     names the database (no password); `notifies`: does `listen` deliver (else poll)."""
 

@@ -43,7 +43,8 @@ CATALOGUE: tuple[EventSpec, ...] = (
         "run.created",
         ("count",),
         (*_RUN, "trace_context"),
-        "start() stored a new run (in the caller's thread).",
+        "start() stored a new run (in the caller's thread), or a schedule's tick did "
+        "(in the ticker's).",
     ),
     _spec(
         "run.claimed",
@@ -214,6 +215,21 @@ CATALOGUE: tuple[EventSpec, ...] = (
         ("count",),
         _NODE,
         "Runs left stuck_unknown_version by an older release were made due again.",
+    ),
+    # -- schedules ----------------------------------------------------------------------------
+    _spec(
+        "schedule.fired",
+        ("delay",),
+        (*_RUN, "schedule_id", "tick"),
+        "A schedule's tick started a run; delay is from the tick to when a node fired it "
+        "(database clock).",
+    ),
+    _spec(
+        "schedule.skipped",
+        ("count",),
+        (*_NODE, "schedule_id", "workflow", "reason"),
+        "Ticks of a schedule started nothing: reason missed (catch_up) or overlap (its "
+        "previous run was still going).",
     ),
     # -- the dispatcher and the store -------------------------------------------------------
     _spec(

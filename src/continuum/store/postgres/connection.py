@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -190,3 +190,17 @@ def _deliver(handler: Callable[[str], None], payload: str) -> None:
         handler(payload)
     except Exception:
         logger.exception("notification handler failed on payload %r", payload[:200])
+
+
+class Connected:
+    """What the store's mixins (observe, schedules) call on `PostgresStore`, which has
+    them: the database clock, and a pooled connection, alone or in a transaction."""
+
+    def now(self) -> float:
+        raise NotImplementedError  # PostgresStore's
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError  # PostgresStore's
+
+    def _tx(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError  # PostgresStore's

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 
 from continuum.errors import ConfigurationError
 from continuum.store import base, run_query
+from continuum.store.postgres.connection import Connected
 from continuum.store.rows import (
     activity_buckets,
     node_records,
@@ -30,14 +31,8 @@ from continuum.store.sqlfile import load_queries
 Q = load_queries("continuum.store.postgres", "queries.sql")
 
 
-class PostgresObserve:
+class PostgresObserve(Connected):
     """The observer's verbs of `base.Store`, over the store's pooled connections."""
-
-    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        raise NotImplementedError  # PostgresStore's
-
-    def _tx(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        raise NotImplementedError  # PostgresStore's
 
     @contextmanager
     def _without_jit(self) -> Iterator[psycopg.Connection[Any]]:

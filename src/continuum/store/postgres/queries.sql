@@ -818,3 +818,89 @@ AND workflow = ANY (%(workflows)s::text[]);
 -- name: without_jit
 -- For the rest of a transaction over many runs (see PostgresObserve._without_jit).
 SET LOCAL jit = off;
+
+-- schedules ---------------------------------------------------------------------------
+-- The store keeps schedule rows and answers what is due by now(); the engine reads the
+-- cron expressions and the policies. Every change compares and sets `revision`.
+
+-- name: insert_schedule
+INSERT INTO continuum_schedules
+    (id, workflow, input, cron, interval_seconds, run_at, timezone, overlap, catch_up,
+     next_tick, created_at, updated_at)
+VALUES (%(id)s, %(workflow)s, %(input)s, %(cron)s, %(interval_seconds)s,
+        to_timestamp(%(run_at)s::float8), %(timezone)s, %(overlap)s, %(catch_up)s,
+        to_timestamp(%(next_tick)s::float8), now(), now())
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update_schedule
+-- A new definition for the schedule as it was read (%(revision)s); paused stays.
+UPDATE continuum_schedules
+SET workflow = %(workflow)s, input = %(input)s, cron = %(cron)s,
+    interval_seconds = %(interval_seconds)s, run_at = to_timestamp(%(run_at)s::float8),
+    timezone = %(timezone)s, overlap = %(overlap)s, catch_up = %(catch_up)s,
+    next_tick = to_timestamp(%(next_tick)s::float8), revision = revision + 1, updated_at = now()
+WHERE id = %(id)s AND revision = %(revision)s;
+
+-- name: get_schedule
+SELECT s.*, r.status AS last_run_status
+FROM continuum_schedules AS s LEFT JOIN continuum_runs AS r ON r.id = s.last_run_id
+WHERE s.id = %(id)s;
+
+-- name: list_schedules
+SELECT s.*, r.status AS last_run_status
+FROM continuum_schedules AS s LEFT JOIN continuum_runs AS r ON r.id = s.last_run_id
+ORDER BY s.id;
+
+-- name: set_schedule_paused
+UPDATE continuum_schedules
+SET paused = %(paused)s, next_tick = to_timestamp(%(next_tick)s::float8),
+    revision = revision + 1, updated_at = now()
+WHERE id = %(id)s AND revision = %(revision)s;
+
+-- name: delete_schedule
+DELETE FROM continuum_schedules WHERE id = %(id)s;
+
+-- name: next_schedule
+-- Seconds from now() to the earliest next tick of the schedules of %(workflows)s not
+-- paused, but those of %(skip)s: the first such entry of the due index.
+SELECT extract(epoch FROM min(next_tick) - now())::float8 FROM continuum_schedules
+WHERE NOT paused AND next_tick IS NOT NULL AND workflow = ANY (%(workflows)s::text[])
+  AND id <> ALL (%(skip)s::text[]);
+
+-- name: due_schedules
+-- Schedules of %(workflows)s whose next tick has come by now(), earliest first, each
+-- with the status of the run of its last tick (NULL when that run is gone).
+SELECT s.*, r.status AS last_run_status, extract(epoch FROM now())::float8 AS db_now
+FROM continuum_schedules AS s LEFT JOIN continuum_runs AS r ON r.id = s.last_run_id
+WHERE NOT s.paused AND s.next_tick <= now() AND s.workflow = ANY (%(workflows)s::text[])
+ORDER BY s.next_tick
+LIMIT %(limit)s;
+
+-- name: fire_schedules
+-- Firings, one per element of the arrays, each planned from a revision: a schedule
+-- still at it (and not paused) takes the firing's next tick, last tick and last run,
+-- and its revision moves on. Rows are locked in id order with SKIP LOCKED: a schedule
+-- another node is firing at this moment is left to it (its revision would not hold
+-- anyway), so nodes never wait on each other's firings nor deadlock. The runs go in
+-- by insert_run, in the same transaction. Returns the ids fired.
+WITH f AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(revisions)s::bigint[], %(next_ticks)s::float8[],
+                         %(last_ticks)s::float8[], %(last_run_ids)s::text[])
+        AS f (id, revision, next_tick, last_tick, last_run_id)
+), locked AS (
+    SELECT s.id FROM continuum_schedules AS s JOIN f ON f.id = s.id
+    WHERE s.revision = f.revision AND NOT s.paused
+    ORDER BY s.id
+    FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE continuum_schedules AS s
+SET next_tick = to_timestamp(f.next_tick), last_tick = coalesce(to_timestamp(f.last_tick), s.last_tick),
+    last_run_id = coalesce(f.last_run_id, s.last_run_id), revision = s.revision + 1,
+    updated_at = now()
+FROM f JOIN locked ON locked.id = f.id
+WHERE s.id = locked.id
+RETURNING s.id;
+
+-- name: runs_created_now
+-- Which of %(ids)s this transaction inserted (after an insert that left some as they were).
+SELECT id FROM continuum_runs WHERE id = ANY (%(ids)s::text[]) AND created_at = now();

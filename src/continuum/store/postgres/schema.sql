@@ -143,3 +143,31 @@ CREATE TABLE continuum_nodes (
     listener text NOT NULL,
     PRIMARY KEY (instance, node)
 );
+
+-- Schedules (continuum.schedules): each starts a run of `workflow` at its ticks.
+CREATE TABLE continuum_schedules (
+    id text PRIMARY KEY,
+    workflow text NOT NULL,
+    input json NOT NULL,
+    -- When it ticks: a cron expression (read in `timezone`), an interval (ticks at
+    -- whole multiples of it since the epoch), or one time (a one-off).
+    cron text,
+    interval_seconds float8,
+    run_at timestamptz,
+    timezone text NOT NULL,
+    overlap text NOT NULL,
+    catch_up text NOT NULL,
+    paused boolean NOT NULL DEFAULT false,
+    -- The tick to fire next; NULL once a one-off has fired.
+    next_tick timestamptz,
+    last_tick timestamptz,
+    last_run_id text,
+    -- Moved on by every change: a firing compares and sets it, so one node fires a tick.
+    revision bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    CHECK (num_nonnulls(cron, interval_seconds, run_at) = 1)
+);
+
+-- What is due next, among schedules that are not paused.
+CREATE INDEX continuum_schedules_due ON continuum_schedules (next_tick) WHERE NOT paused;

@@ -41,6 +41,7 @@ from continuum.store.postgres.params import (
     version_arrays,
     write_params,
 )
+from continuum.store.postgres.schedules import PostgresSchedules
 from continuum.store.rows import (
     journal_entries,
     lease_params,
@@ -60,7 +61,7 @@ SCHEMA = read_schema(_PACKAGE)
 _IDLE_BEFORE_CHECK = 1.0  # seconds
 
 
-class PostgresStore(PostgresObserve, base.Store):
+class PostgresStore(PostgresSchedules, PostgresObserve, base.Store):
     notifies = True
 
     def __init__(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from continuum.errors import ConfigurationError, DatabaseUnavailable, SchemaError, StoreError
 
@@ -114,3 +114,17 @@ def translated() -> Iterator[None]:
         raise StoreError(f"SQLite error: {text}") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"SQLite error: {exc}") from exc
+
+
+class Connected:
+    """What the store's mixins (observe, schedules) call on `SQLiteStore`, which has
+    them: its clock and its one connection, for a read or a write transaction."""
+
+    def now(self) -> float:
+        raise NotImplementedError  # SQLiteStore's
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # SQLiteStore's
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # SQLiteStore's

@@ -9,9 +9,7 @@ Pruning deletes one batch per short write transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 from continuum.errors import ConfigurationError
@@ -24,21 +22,13 @@ from continuum.store.rows import (
     store_health,
 )
 from continuum.store.sqlfile import load_queries
+from continuum.store.sqlite.connection import Connected
 
 Q = load_queries("continuum.store.sqlite", "queries.sql")
 
 
-class SQLiteObserve:
+class SQLiteObserve(Connected):
     """The observer's verbs of `base.Store`, over the store's one connection."""
-
-    def now(self) -> float:
-        raise NotImplementedError  # SQLiteStore's
-
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError  # SQLiteStore's
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError  # SQLiteStore's
 
     def query_runs(
         self, where: base.RunFilter, *, limit: int, after: base.RunCursor | None = None

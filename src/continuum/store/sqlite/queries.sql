@@ -459,3 +459,67 @@ WHERE status IN ('completed', 'failed', 'cancelled')
 AND status IN (SELECT value FROM json_each(:statuses))
 AND updated_at < :finished_before
 AND workflow IN (SELECT value FROM json_each(:workflows));
+
+-- schedules ---------------------------------------------------------------------------
+-- The store keeps schedule rows and answers what is due; the engine reads the cron
+-- expressions and the policies. Every change compares and sets `revision`.
+
+-- name: insert_schedule
+INSERT INTO continuum_schedules
+    (id, workflow, input, cron, interval_seconds, run_at, timezone, overlap, catch_up,
+     next_tick, created_at, updated_at)
+VALUES (:id, :workflow, :input, :cron, :interval_seconds, :run_at, :timezone, :overlap,
+        :catch_up, :next_tick, :now, :now)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update_schedule
+-- A new definition for the schedule as it was read (:revision); paused stays.
+UPDATE continuum_schedules
+SET workflow = :workflow, input = :input, cron = :cron, interval_seconds = :interval_seconds,
+    run_at = :run_at, timezone = :timezone, overlap = :overlap, catch_up = :catch_up,
+    next_tick = :next_tick, revision = revision + 1, updated_at = :now
+WHERE id = :id AND revision = :revision;
+
+-- name: get_schedule
+SELECT s.*, r.status AS last_run_status
+FROM continuum_schedules AS s LEFT JOIN continuum_runs AS r ON r.id = s.last_run_id
+WHERE s.id = :id;
+
+-- name: list_schedules
+SELECT s.*, r.status AS last_run_status
+FROM continuum_schedules AS s LEFT JOIN continuum_runs AS r ON r.id = s.last_run_id
+ORDER BY s.id;
+
+-- name: set_schedule_paused
+UPDATE continuum_schedules
+SET paused = :paused, next_tick = :next_tick, revision = revision + 1, updated_at = :now
+WHERE id = :id AND revision = :revision;
+
+-- name: delete_schedule
+DELETE FROM continuum_schedules WHERE id = :id;
+
+-- name: next_schedule
+-- The earliest next tick of the schedules of :workflows (a JSON array) not paused,
+-- but those of :skip (ids, a JSON array).
+SELECT min(next_tick) FROM continuum_schedules
+WHERE paused = 0 AND next_tick IS NOT NULL
+  AND workflow IN (SELECT value FROM json_each(:workflows))
+  AND id NOT IN (SELECT value FROM json_each(:skip));
+
+-- name: due_schedules
+-- Schedules of :workflows whose next tick has come, earliest first, each with the
+-- status of the run of its last tick (NULL when that run is gone).
+SELECT s.*, r.status AS last_run_status
+FROM continuum_schedules AS s LEFT JOIN continuum_runs AS r ON r.id = s.last_run_id
+WHERE s.paused = 0 AND s.next_tick <= :now
+  AND s.workflow IN (SELECT value FROM json_each(:workflows))
+ORDER BY s.next_tick
+LIMIT :limit;
+
+-- name: fire_schedule
+-- A firing planned from :revision; in the transaction that inserts its runs (insert_run).
+UPDATE continuum_schedules
+SET next_tick = :next_tick, last_tick = coalesce(:last_tick, last_tick),
+    last_run_id = coalesce(:last_run_id, last_run_id), revision = revision + 1,
+    updated_at = :now
+WHERE id = :id AND revision = :revision AND paused = 0;

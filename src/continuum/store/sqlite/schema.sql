@@ -136,3 +136,31 @@ CREATE TABLE continuum_nodes (
     listener TEXT NOT NULL,
     PRIMARY KEY (instance, node)
 );
+
+-- Schedules (continuum.schedules): each starts a run of `workflow` at its ticks.
+CREATE TABLE continuum_schedules (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    input TEXT NOT NULL,
+    -- When it ticks: a cron expression (read in `timezone`), an interval (ticks at
+    -- whole multiples of it since the epoch), or one time (a one-off).
+    cron TEXT,
+    interval_seconds REAL,
+    run_at REAL,
+    timezone TEXT NOT NULL,
+    overlap TEXT NOT NULL,
+    catch_up TEXT NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    -- The tick to fire next; NULL once a one-off has fired.
+    next_tick REAL,
+    last_tick REAL,
+    last_run_id TEXT,
+    -- Moved on by every change: a firing compares and sets it, so one node fires a tick.
+    revision INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    CHECK ((cron IS NOT NULL) + (interval_seconds IS NOT NULL) + (run_at IS NOT NULL) = 1)
+);
+
+-- What is due next, among schedules that are not paused.
+CREATE INDEX continuum_schedules_due ON continuum_schedules (next_tick) WHERE paused = 0;

@@ -39,6 +39,7 @@ from continuum.store.rows import (
 from continuum.store.sqlfile import load_queries, plan_migrations, read_migrations, read_schema
 from continuum.store.sqlite.connection import _statements, connect, translated
 from continuum.store.sqlite.observe import SQLiteObserve
+from continuum.store.sqlite.schedules import SQLiteSchedules
 
 _PACKAGE = "continuum.store.sqlite"
 Q = load_queries(_PACKAGE, "queries.sql")
@@ -46,7 +47,7 @@ MIGRATIONS = read_migrations(_PACKAGE)
 SCHEMA = read_schema(_PACKAGE)
 
 
-class SQLiteStore(SQLiteObserve, base.Store):
+class SQLiteStore(SQLiteSchedules, SQLiteObserve, base.Store):
     notifies = False
 
     def __init__(self, url: str, *, create: bool = True) -> None:
