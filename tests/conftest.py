@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -163,3 +165,33 @@ def module_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
     return folder
+
+
+def strict_mypy(folder: Path, name: str, source: str) -> tuple[list[str], str]:
+    """Type-check `source`, saved as `folder/name`, with `mypy --strict` as a user's
+    project would (none of this repository's configuration): its error lines, and
+    everything mypy printed."""
+    (folder / name).write_text(source)
+    (folder / "mypy.ini").write_text("[mypy]\n")
+    env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(folder / "mypy.ini"),
+            "--cache-dir",
+            str(folder / "cache"),
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=folder,
+        env=env,
+    )
+    report = done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if ": error:" in line], report

@@ -33,6 +33,7 @@ from continuum.errors import (
     DeterminismWarning,
     LeaseLost,
     NoDefaultInstance,
+    NondeterminismError,
     NotBooted,
     NotInWorkflow,
     RunCancelled,
@@ -100,6 +101,7 @@ __all__ = [
     "DeterminismWarning",
     "LeaseLost",
     "NoDefaultInstance",
+    "NondeterminismError",
     "NotBooted",
     "NotInWorkflow",
     "Page",
@@ -150,9 +152,10 @@ __all__ = [
     "wait_for_signal_async",
 ]
 
-# `continuum.otel` and `continuum.web` need extras; they are imported on first use,
-# so `import continuum` stays light and `continuum.otel.instrument(app)` still works.
-_OPTIONAL = frozenset({"otel", "web"})
+# `continuum.otel` and `continuum.web` need extras, and `continuum.testing` is for tests;
+# they are imported on first use, so `import continuum` stays light and
+# `continuum.otel.instrument(app)` still works.
+_OPTIONAL = frozenset({"otel", "testing", "web"})
 
 
 def __getattr__(name: str) -> object:

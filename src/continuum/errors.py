@@ -16,6 +16,8 @@
     ├── RunFailed                 the run ended `failed` (from `result()`)
     ├── RunCancelled              the run ended `cancelled` (from `result()`)
     ├── SignalTimeout             also a TimeoutError: `wait_for_signal` timed out
+    ├── NondeterminismError       replaying a history, the code did something else
+    │                             (`continuum.testing`: replay and paranoid mode)
     └── StoreError                the database refused or could not be reached
         ├── DatabaseUnavailable   cannot connect or open the database
         ├── SchemaError           the database schema is newer than this release
@@ -189,6 +191,32 @@ class SignalTimeout(ContinuumError, TimeoutError):
         super().__init__(f"signal {name!r} did not arrive within {timeout:g} seconds")
         self.signal_name = name
         self.timeout = timeout
+
+
+class NondeterminismError(ContinuumError):
+    """Replaying a run's history, the code did something other than what was recorded.
+
+    Raised by `continuum.testing` (`replay()`, paranoid mode, a run whose attempt
+    stopped on a drift). `position` is the journal position, `recorded` what the
+    history holds there and `now` what the code did instead.
+    """
+
+    def __init__(
+        self, position: int, recorded: str, now: str, *, run_id: str | None = None
+    ) -> None:
+        where = f"run {run_id}: " if run_id is not None else ""
+        super().__init__(
+            f"{where}at journal position {position} the history holds {recorded}, but the "
+            f"code now did {now}. The workflow is not deterministic (a clock, random "
+            "value, set or dict order or state outside the journal decides its path), or "
+            "the code changed in a way that breaks this history: guard the change with "
+            "continuum.patched(), or keep the old version for runs that need it "
+            "(continuum versions freeze)"
+        )
+        self.position = position
+        self.recorded = recorded
+        self.now = now
+        self.run_id = run_id
 
 
 class StoreError(ContinuumError):

@@ -12,6 +12,7 @@ SPEC_ERRORS = (
     "RunFailed",
     "RunCancelled",
     "SignalTimeout",
+    "NondeterminismError",  # section 10: the testing kit's replay and paranoid mode
     "ChildFailed",  # section 9: await_child
     "ChildCancelled",
 )

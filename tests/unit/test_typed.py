@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import continuum
+from tests.conftest import strict_mypy
 
 USER_APP = """\
 import continuum
@@ -41,31 +39,8 @@ def test_the_package_ships_its_py_typed_marker() -> None:
 
 @pytest.mark.slow  # mypy reads the package and the standard library: seconds
 def test_mypy_strict_on_a_user_app_checks_against_continuums_types(tmp_path: Path) -> None:
-    (tmp_path / "userapp.py").write_text(USER_APP)
-    (tmp_path / "mypy.ini").write_text("[mypy]\n")  # not the repository's configuration
-    env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--config-file",
-            str(tmp_path / "mypy.ini"),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "userapp.py",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-        env=env,
-    )
-    report = done.stdout + done.stderr
+    errors, report = strict_mypy(tmp_path, "userapp.py", USER_APP)
     assert "missing library stubs or py.typed marker" not in report, report
-    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     # the deliberate mistake is caught, and nothing in the correct code is flagged
     assert errors == [
         'userapp.py:20: error: Incompatible return value type (got "str", expected "int")  '

@@ -26,13 +26,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar, overload
 
 from continuum import serialization, validation
 from continuum.errors import ActivityFailed, ConfigurationError, SerializationError
 from continuum.runtime import saga
-from continuum.runtime.context import AttemptContext, current, outside_workflow
+from continuum.runtime.context import AttemptContext, Harness, current, outside_workflow
 from continuum.runtime.retry import NO_RETRY, Retry
 from continuum.store.base import JournalEntry
 from continuum.workflow import module_identity
@@ -197,6 +197,8 @@ def _call_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs:
     if entry is not None and entry.kind == "activity":
         # replay: no generator, no waiting
         return _succeeded(ctx, spec, position, _journaled_outcome(spec, entry))
+    if ctx.harness is not None:
+        spec = _harnessed(ctx.harness, spec)
     steps = _steps(ctx, spec, position, entry)
     reply: _Outcome | None = None
     try:
@@ -211,6 +213,11 @@ def _call_sync(ctx: AttemptContext, spec: ActivityDefinition, args: Any, kwargs:
         return _succeeded(ctx, spec, position, done.value)
 
 
+def _harnessed(harness: Harness, spec: ActivityDefinition) -> ActivityDefinition:
+    """The activity as an attempt under a test harness calls it: maybe a mock."""
+    return replace(spec, fn=harness.activity(spec.name, spec.fn))
+
+
 def _succeeded(ctx: AttemptContext, spec: ActivityDefinition, position: int, value: Any) -> Any:
     if spec.compensate is not None:
         saga.after_success(ctx, spec.compensate, position, value)
@@ -223,6 +230,8 @@ def _call_async(
     position, entry = _position(ctx, spec)
     if entry is not None and entry.kind == "activity":
         return _replayed_async(ctx, spec, position, entry)
+    if ctx.harness is not None:
+        spec = _harnessed(ctx.harness, spec)
     steps = _steps(ctx, spec, position, entry)
     return _drive_async(ctx, spec, steps, args, kwargs, position=position)
 
@@ -247,7 +256,7 @@ async def _drive_async(
         while True:
             request = steps.send(reply)
             if isinstance(request, _Pause):
-                await asyncio.sleep(request.seconds)
+                await _pause_async(ctx, request.seconds)
                 reply = None
             else:
                 reply = await _invoke_async(spec, args, kwargs)
@@ -263,7 +272,18 @@ class ActivityTimedOut(TimeoutError):
         self.timeout = timeout
 
 
+async def _pause_async(ctx: AttemptContext, seconds: float) -> None:
+    if ctx.harness is None:
+        await asyncio.sleep(seconds)
+    else:
+        ctx.harness.pause(seconds)
+        await asyncio.sleep(0)  # other gathered activities go on, as in a real pause
+
+
 def _pause(ctx: AttemptContext, seconds: float) -> None:
+    if ctx.harness is not None:
+        ctx.harness.pause(seconds)
+        return
     # Wake early when the node is stopping or the lease is lost.
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:

@@ -25,6 +25,7 @@ from continuum.runtime.context import (
     AttemptContext,
     ContinueAsNew,
     Halt,
+    Harness,
     Interrupted,
     Nondeterminism,
     Suspend,
@@ -101,6 +102,7 @@ def execute(
     metadata: Mapping[str, Any],
     stopping: threading.Event,
     guard: LeaseGuard,
+    harness: Harness | None = None,
 ) -> Outcome:
     run = claim.run
     # A run this node has just inserted has no journal, and a signal sent to it in
@@ -114,6 +116,7 @@ def execute(
         metadata=metadata,
         stopping=stopping,
         guard=guard,
+        harness=harness,
     )
     started = time.perf_counter()
     resumed = bool(history.entries)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from continuum import serialization, telemetry
 from continuum.errors import CancelRequested, ContinuumError, NotInWorkflow
@@ -92,6 +92,18 @@ class Wait:
     signal: str | None
 
 
+class Harness(Protocol):
+    """What `continuum.testing` puts under an attempt in place of the world: the clock
+    it reads, its short waits between activity retries, and the function each activity
+    calls. Attempts on a node have none (`AttemptContext.harness is None`)."""
+
+    def now(self) -> float: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+    def activity(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]: ...
+
+
 @dataclass
 class AttemptContext:
     store: Store | None  # None: replay only (see CaughtUp)
@@ -111,6 +123,7 @@ class AttemptContext:
     # version not seen yet is started (see children.py); None until then.
     registered_versions: set[tuple[str, str]] | None = None
     halted: Halt | None = None
+    harness: Harness | None = None  # continuum.testing only
 
     def __post_init__(self) -> None:
         self.entries = {entry.seq: entry for entry in self.history.entries}
@@ -138,6 +151,8 @@ class AttemptContext:
 
     def clock(self) -> float:
         """The database clock, carried forward from the claim by a monotonic clock."""
+        if self.harness is not None:
+            return self.harness.now()
         return self.claim.db_now + (time.monotonic() - self._monotonic_base)
 
     # -- the cursor ----------------------------------------------------------------

@@ -15,8 +15,10 @@ there and what the code did instead.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from continuum import serialization
 from continuum.runtime.attempt import call_run
@@ -24,8 +26,10 @@ from continuum.runtime.context import (
     AttemptContext,
     CaughtUp,
     Halt,
+    Harness,
     Nondeterminism,
     Suspend,
+    Wait,
     _current,
 )
 from continuum.store.base import Claim, History, JournalEntry, Lease, RunRecord, RunStatus
@@ -71,6 +75,33 @@ def replay(
     run_id: str = "replay",
 ) -> Drift | ReplayError | None:
     """Replay `entries` through `entrypoint`; None when it follows them to their end."""
+    return first_drift(trace(entrypoint, input_json, entries, run_id=run_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What the code did over a recorded journal: how it stopped, and where."""
+
+    halted: Halt | None  # None: run() returned `output` or raised `error`
+    position: int  # the next journal position the code would have taken
+    last_recorded: int  # the journal's last position (-1: empty)
+    unreplayed: list[JournalEntry]  # recorded rows the code never reached
+    waits: list[Wait]  # where it suspended, when `halted` is a Suspend
+    output: Any = None
+    error: Exception | None = None
+
+
+def trace(
+    entrypoint: type[Workflow],
+    input_json: str | None,
+    entries: Sequence[JournalEntry],
+    *,
+    run_id: str = "replay",
+    harness: Harness | None = None,
+) -> Trace:
+    """Run `entrypoint` over `entries`, acting on nothing. Time stands at the end of
+    time, or where `harness` says (the testing kit's paranoid mode replays a run at
+    the moment of each of its writes)."""
     run = RunRecord(
         run_id=run_id,
         workflow=entrypoint.workflow,
@@ -91,31 +122,47 @@ def replay(
         is_async=is_async(entrypoint),
         metadata={"run_id": run_id, "workflow": entrypoint.workflow, "replay": True},
         stopping=threading.Event(),
+        harness=harness,
     )
+    output: Any = None
+    error: Exception | None = None
     token = _current.set(ctx)
     try:
-        call_run(ctx, entrypoint, serialization.loads(input_json))
+        with warnings.catch_warnings():
+            # A replay that stops (CaughtUp) while `asyncio.gather(...)` takes its
+            # arguments leaves the coroutines of the activities it replayed before
+            # unawaited; they did nothing, so their warning is noise.
+            warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+            output = call_run(ctx, entrypoint, serialization.loads(input_json))
         halted = ctx.halted
     except Halt as halt:
         halted = ctx.halted or halt
-    except Exception as error:
+    except Exception as exc:
         halted = ctx.halted
-        if halted is None:
-            # A workflow that fails while replaying recorded results: it would fail
-            # the same way when resumed, unless the journal ends before the failure.
-            if ctx.position > ctx.last_recorded:
-                return None
-            return ReplayError(f"{type(error).__name__}: {error}")
+        error = exc
     finally:
         _current.reset(token)
+    return Trace(
+        halted, ctx.position, ctx.last_recorded, ctx.unreplayed(), list(ctx.waits), output, error
+    )
+
+
+def first_drift(done: Trace) -> Drift | ReplayError | None:
+    """Where a trace first went another way than its journal; None when it did not."""
+    halted = done.halted
+    if halted is None and done.error is not None:
+        # A workflow that fails while replaying recorded results: it would fail
+        # the same way when resumed, unless the journal ends before the failure.
+        if done.position > done.last_recorded:
+            return None
+        return ReplayError(f"{type(done.error).__name__}: {done.error}")
     if isinstance(halted, Nondeterminism):
         return Drift(halted.position, halted.recorded.kind, halted.recorded.name, halted.expected)
     if isinstance(halted, CaughtUp):
         return None
     if halted is None or isinstance(halted, Suspend):
-        leftover = ctx.unreplayed()  # rows the code never reached
-        if leftover:
-            first = leftover[0]
+        if done.unreplayed:  # rows the code never reached
+            first = done.unreplayed[0]
             did = "return from run()" if halted is None else "wait there"
             return Drift(first.seq, first.kind, first.name, did)
         return None

@@ -15,7 +15,10 @@ def open_store(database: object = None, *, max_connections: int = 10, create: bo
     `postgresql://...`, or a `psycopg_pool.ConnectionPool` of your own.
     None means `CONTINUUM_DATABASE_URL`, else the embedded default in the working directory;
     an empty string is refused rather than read as None. `create=False`: a SQLite file
-    that does not exist is a `SchemaError` rather than a new empty file."""
+    that does not exist is a `SchemaError` rather than a new empty file. A `Store` already
+    made (the testing kit's, on a virtual clock) is used as it is."""
+    if isinstance(database, Store):
+        return database
     if type(database).__name__ == "ConnectionPool":
         return _postgres(database, max_connections)
     if isinstance(database, str) and not database.strip():
