@@ -54,6 +54,8 @@ class PostgresObserve(Connected):
         if limit <= 0:
             return []
         with self._without_jit() as conn:
+            if "attributes" in params:
+                conn.execute(Q["custom_plans"])
             rows = conn.cursor(row_factory=dict_row).execute(statement, params).fetchall()
         return [run_record(row, dt.datetime.timestamp) for row in rows]
 
