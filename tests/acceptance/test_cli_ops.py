@@ -88,8 +88,8 @@ def test_prune_counts_then_deletes_only_old_finished_runs(
     finished = [app.start(Report, f"r{n}") for n in range(5)]
     for run_id in finished:
         app.result(run_id, timeout=10)
-    failed_old = app.start(Report, "cancel me")
-    app.cancel(failed_old)
+    failed_old = app.start(Report, "cancel me", start_in=3600)  # cancelled before it can run
+    assert app.cancel(failed_old)
     live = app.start(Waiting)
     fresh = app.start(Report, "fresh")
     app.result(fresh, timeout=10)
