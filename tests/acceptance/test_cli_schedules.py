@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 import continuum
+from tests.acceptance.test_cli_runs import cli as runs_cli
+from tests.acceptance.test_cli_runs import environment, one_line_error
 from tests.conftest import wait_until
 from tests.engine import schedule_flows as flows
 
@@ -24,25 +26,13 @@ ROOT = Path(__file__).parents[2]
 DEADLINE = 30.0
 
 
-def environment() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CONTINUUM_DATABASE_URL", "CONTINUUM_WORKFLOW_MODULES", "NO_COLOR")
-    }
-    return {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+# This checkout's engine and schedule flows, for the commands and the workers.
+PATH = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "continuum", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=environment(),
-        cwd=ROOT,
-    )
+    """The command as test_cli_runs runs it, importing this checkout's schedule flows."""
+    return runs_cli(*args, cwd=ROOT, PYTHONPATH=PATH)
 
 
 def ok(*args: str) -> str:
@@ -57,14 +47,6 @@ def listed(url: str) -> dict[str, dict[str, Any]]:
         s["id"]: s
         for s in json.loads(ok("schedules", "list", "--database", url, "--format", "json"))
     }
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
-    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
-    assert done.stdout == ""
-    return done.stderr
 
 
 @pytest.fixture
@@ -87,7 +69,7 @@ def worker(backend_url: str, tmp_path: Path) -> Iterator[Callable[[], subprocess
             stdout=subprocess.DEVNULL,
             stderr=log,
             text=True,
-            env=environment(),
+            env=environment(PYTHONPATH=PATH),
         )
         log.close()
         started.append(proc)
