@@ -102,20 +102,11 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM notified);
 SELECT * FROM continuum_runs WHERE id = %(run_id)s;
 
 -- name: cancel_run
--- The run, unless it ended, and with it every live descendant started to be
--- cancelled with its parent (a child started with on_parent_cancel="abandon" and
--- its own children are left).
-WITH RECURSIVE doomed (id) AS (
-    SELECT id FROM continuum_runs
-    WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
-    UNION ALL
-    SELECT c.id FROM continuum_runs AS c JOIN doomed ON c.parent_run_id = doomed.id
-    WHERE c.cancel_with_parent AND c.status NOT IN ('completed', 'failed', 'cancelled')
-)
+-- The run, unless it ended; cancel_children then takes its descendants.
 UPDATE continuum_runs
 SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
     waiting_for = NULL, updated_at = now()
-WHERE id IN (SELECT id FROM doomed) AND status NOT IN ('completed', 'failed', 'cancelled')
+WHERE id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
 -- name: request_cancel
@@ -133,7 +124,9 @@ WITH asked AS (
 SELECT asked.*, (SELECT count(*) FROM notified) FROM asked;
 
 -- name: cancel_children
--- A run that unwound has ended cancelled: its live descendants go as cancel_run takes them.
+-- A run ended cancelled (cancel_run, or its own write after unwinding): so does every
+-- live descendant started to be cancelled with its parent (a child started with
+-- on_parent_cancel="abandon", and its own children, are left).
 WITH RECURSIVE doomed (id) AS (
     SELECT id FROM continuum_runs
     WHERE parent_run_id = %(run_id)s AND cancel_with_parent
@@ -146,7 +139,7 @@ UPDATE continuum_runs
 SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
     waiting_for = NULL, updated_at = now()
 WHERE id IN (SELECT id FROM doomed) AND status NOT IN ('completed', 'failed', 'cancelled')
-RETURNING id;
+RETURNING *;
 
 -- name: tell_parent
 -- A child ended: its parent, while live, is told in a signal named for the child

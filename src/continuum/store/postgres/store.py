@@ -194,11 +194,12 @@ class PostgresStore(PostgresSchedules, PostgresObserve, base.Store):
             asked = cur.execute(Q["request_cancel"], {"run_id": run_id}).fetchone()
             if asked is not None:
                 return [_run(asked)]
-            runs = [_run(row) for row in cur.execute(Q["cancel_run"], {"run_id": run_id})]
-            runs.sort(key=lambda run: run.run_id != run_id)  # the run asked for first
-            if runs:
-                conn.execute(Q["notify_cancelled"], {"run_ids": [run.run_id for run in runs]})
-            if runs and runs[0].parent_run_id is not None:
+            row = cur.execute(Q["cancel_run"], {"run_id": run_id}).fetchone()
+            if row is None:
+                return []
+            runs = [_run(row), *_cancel_children(conn, run_id)]
+            conn.execute(Q["notify_cancelled"], {"run_ids": [run.run_id for run in runs]})
+            if runs[0].parent_run_id is not None:
                 _tell_parent(conn, run_id, runs[0].parent_run_id)
         return runs
 
@@ -432,11 +433,17 @@ def _write_beyond(conn: psycopg.Connection[Any], write: base.Write) -> None:
         conn.execute(Q["insert_runs"], {"runs": started_runs_json(write.start_runs)})
     run_id = write.lease.run_id
     if write.outcome == base.WriteOutcome.CANCELLED:
-        gone = [row[0] for row in conn.execute(Q["cancel_children"], {"run_id": run_id})]
+        gone = [child.run_id for child in _cancel_children(conn, run_id)]
         if gone:
             conn.execute(Q["notify_cancelled"], {"run_ids": gone})
     if write.outcome in base.ENDING_OUTCOMES and write.parent_run_id is not None:
         _tell_parent(conn, run_id, write.parent_run_id)
+
+
+def _cancel_children(conn: psycopg.Connection[Any], run_id: str) -> list[base.RunRecord]:
+    """The run ended cancelled: so do its live descendants (see cancel_children)."""
+    cur = conn.cursor(row_factory=dict_row)
+    return [_run(row) for row in cur.execute(Q["cancel_children"], {"run_id": run_id})]
 
 
 def _tell_parent(conn: psycopg.Connection[Any], run_id: str, parent_run_id: str) -> None:

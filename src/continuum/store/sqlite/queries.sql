@@ -42,20 +42,11 @@ ON CONFLICT (id) DO NOTHING;
 SELECT * FROM continuum_runs WHERE id = :run_id;
 
 -- name: cancel_run
--- The run, unless it ended, and with it every live descendant started to be
--- cancelled with its parent (a child started with on_parent_cancel="abandon" and
--- its own children are left).
-WITH RECURSIVE doomed (id) AS (
-    SELECT id FROM continuum_runs
-    WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
-    UNION ALL
-    SELECT c.id FROM continuum_runs AS c JOIN doomed ON c.parent_run_id = doomed.id
-    WHERE c.cancel_with_parent = 1 AND c.status NOT IN ('completed', 'failed', 'cancelled')
-)
+-- The run, unless it ended; cancel_children then takes its descendants.
 UPDATE continuum_runs
 SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
     waiting_for = NULL, updated_at = :now
-WHERE id IN (SELECT id FROM doomed)
+WHERE id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
 -- name: request_cancel
@@ -67,7 +58,9 @@ WHERE id = :run_id AND unwind_on_cancel = 1 AND cancel_requested_at IS NULL
 RETURNING *;
 
 -- name: cancel_children
--- A run that unwound has ended cancelled: its live descendants go as cancel_run takes them.
+-- A run ended cancelled (cancel_run, or its own write after unwinding): so does every
+-- live descendant started to be cancelled with its parent (a child started with
+-- on_parent_cancel="abandon", and its own children, are left).
 WITH RECURSIVE doomed (id) AS (
     SELECT id FROM continuum_runs
     WHERE parent_run_id = :run_id AND cancel_with_parent = 1
@@ -79,7 +72,8 @@ WITH RECURSIVE doomed (id) AS (
 UPDATE continuum_runs
 SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
     waiting_for = NULL, updated_at = :now
-WHERE id IN (SELECT id FROM doomed);
+WHERE id IN (SELECT id FROM doomed)
+RETURNING *;
 
 -- name: notify_parent
 -- A child ended: its parent, while live, is told in a signal named for the child

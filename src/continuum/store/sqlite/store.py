@@ -138,11 +138,14 @@ class SQLiteStore(SQLiteSchedules, SQLiteObserve, base.Store):
             asked = db.execute(Q["request_cancel"], params).fetchone()
             if asked is not None:
                 return [run_record(asked)]
-            runs = [run_record(row) for row in db.execute(Q["cancel_run"], params)]
-            runs.sort(key=lambda run: run.run_id != run_id)  # the run asked for first
-            if runs and runs[0].parent_run_id is not None:
-                _tell_parent(db, run_id, runs[0].parent_run_id, now)
-        return runs
+            row = db.execute(Q["cancel_run"], params).fetchone()
+            if row is None:
+                return []
+            run = run_record(row)
+            children = [run_record(child) for child in db.execute(Q["cancel_children"], params)]
+            if run.parent_run_id is not None:
+                _tell_parent(db, run_id, run.parent_run_id, now)
+        return [run, *children]
 
     def set_attributes(self, run_id: str, attributes_json: str) -> str | None:
         with self._write() as db:
@@ -412,7 +415,7 @@ def _apply(db: sqlite3.Connection, write: base.Write, now: float) -> None:
         params = {**new_run_params(new), "lease_to": None, "lease_seconds": 0.0, "nonce": 0}
         db.execute(Q["insert_run"], {**params, "now": now})
     if write.outcome == base.WriteOutcome.CANCELLED:
-        db.execute(Q["cancel_children"], run)
+        db.execute(Q["cancel_children"], run).fetchall()
     if write.outcome in base.ENDING_OUTCOMES and write.parent_run_id is not None:
         _tell_parent(db, lease.run_id, write.parent_run_id, now)
 
